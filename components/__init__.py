@@ -1,0 +1,1 @@
+"""Pulumi components of rayplane. Nothing here imports Ray, vLLM or torch."""

@@ -1,0 +1,299 @@
+"""The stack config: one pydantic model tree, validated before any resource is registered.
+
+Keys are camelCase as in the stack files (`rayplane:nodePools`); every error names its key path,
+e.g. `nodePools[1].accelerator: nvidia-l4 needs a g2-standard-* machine type, got a2-highgpu-1g`.
+"""
+
+import ipaddress
+import json
+import re
+from typing import Annotated, Literal
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_type_error
+
+NAMESPACE = "rayplane"
+MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
+GKE_NODE_POOL_NAME_MAX = 40
+PULUMI_SUFFIX_LEN = 8  # auto-naming appends "-" + 7 random characters
+
+REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+ZONE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+(-gke\.\d+)?)?$")
+
+
+class ConfigError(pulumi.RunError):
+    """An invalid stack config; pulumi prints RunError messages without a traceback."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("invalid stack config:\n" + "\n".join(f"  {e}" for e in errors))
+
+
+def _check_name(value: str, max_len: int) -> str:
+    if not DNS_LABEL.match(value) or len(value) > max_len:
+        raise ValueError(
+            f"{value!r} is not a valid name: lowercase letters, digits and '-', starting with a letter,"
+            f" not ending with '-', at most {max_len} characters"
+        )
+    return value
+
+
+def _name(max_len: int) -> AfterValidator:
+    return AfterValidator(lambda value: _check_name(value, max_len))
+
+
+def _zone(value: str) -> str:
+    if not ZONE.match(value):
+        raise ValueError(f"{value!r} is not a zone (e.g. us-central1-a)")
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+AcceleratorType = Literal[tuple(ACCELERATORS)]  # type: ignore[valid-type]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+
+
+class AuthorizedNetwork(Model):
+    name: str
+    cidr: ipaddress.IPv4Network
+
+
+class ControlPlane(Model):
+    """Private nodes always; the public endpoint only when asked for, and only for these CIDRs."""
+
+    authorized_networks: list[AuthorizedNetwork] = []
+    public_endpoint: bool = False
+
+    @field_validator("public_endpoint")
+    @classmethod
+    def _needs_networks(cls, public: bool, info: ValidationInfo) -> bool:
+        if public and not info.data.get("authorized_networks"):
+            raise ValueError("a public endpoint needs at least one entry in authorizedNetworks")
+        return public
+
+
+class Network(Model):
+    nodes_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/20")
+    pods_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.16.0.0/14")
+    services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.20.0.0/20")
+
+    @field_validator("pods_cidr", "services_cidr")
+    @classmethod
+    def _no_overlap(cls, cidr: ipaddress.IPv4Network, info: ValidationInfo) -> ipaddress.IPv4Network:
+        for other in ("nodes_cidr", "pods_cidr"):
+            if other != info.field_name and other in info.data and cidr.overlaps(info.data[other]):
+                raise ValueError(f"{cidr} overlaps {to_camel(other)} {info.data[other]}")
+        return cidr
+
+
+class Autoscaling(Model):
+    """Node counts are totals across the pool's zones; 0 lets an idle GPU pool scale away."""
+
+    min_nodes: int = Field(0, ge=0)
+    max_nodes: int = Field(1, ge=1)
+
+    @field_validator("max_nodes")
+    @classmethod
+    def _min_le_max(cls, max_nodes: int, info: ValidationInfo) -> int:
+        min_nodes = info.data.get("min_nodes", 0)
+        if max_nodes < min_nodes:
+            raise ValueError(f"maxNodes ({max_nodes}) must be >= minNodes ({min_nodes})")
+        return max_nodes
+
+
+class SystemPool(Model):
+    """The small CPU pool for system pods, the KubeRay operator and Ray heads."""
+
+    machine_type: str = "e2-standard-4"
+    autoscaling: Autoscaling = Autoscaling(minNodes=1, maxNodes=3)
+
+
+class Cluster(Model):
+    location: str  # a region (regional cluster) or a zone (zonal cluster)
+    kubernetes_version: str = "1.34"  # minimum control-plane version; the release channel upgrades
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR"
+    deletion_protection: bool = True
+    control_plane: ControlPlane = ControlPlane()
+    system_pool: SystemPool = SystemPool()
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, location: str) -> str:
+        if not (REGION.match(location) or ZONE.match(location)):
+            raise ValueError(f"{location!r} is neither a region (e.g. us-central1) nor a zone (e.g. us-central1-a)")
+        return location
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        if not K8S_VERSION.match(version):
+            raise ValueError(f"{version!r} is not a GKE version (e.g. 1.34 or 1.34.1-gke.1829001)")
+        return version
+
+    @property
+    def region(self) -> str:
+        zone = ZONE.match(self.location)
+        return zone.group(1) if zone else self.location
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        return (1, int(K8S_VERSION.match(self.kubernetes_version).group(1)))
+
+
+class GpuNodePool(Model):
+    name: Annotated[str, _name(30)]
+    machine_type: str
+    accelerator: AcceleratorType
+    accelerator_count: int | None = Field(None, validate_default=True)  # default: what the machine carries
+    gpu_mode: Literal["dra", "device-plugin"] = "dra"
+    spot: bool = False
+    autoscaling: Autoscaling = Autoscaling()
+    zones: list[Zone] = []  # default: the cluster's zones
+    disk_size_gb: int = Field(200, ge=50)
+
+    @field_validator("accelerator")
+    @classmethod
+    def _fits_machine(cls, accelerator: str, info: ValidationInfo) -> str:
+        if "machine_type" in info.data and (err := machine_type_error(accelerator, info.data["machine_type"])):
+            raise ValueError(err)
+        return accelerator
+
+    @field_validator("accelerator_count")
+    @classmethod
+    def _count(cls, count: int | None, info: ValidationInfo) -> int | None:
+        if "accelerator" not in info.data:
+            return count  # the accelerator is already reported
+        accelerator, machine_type = info.data["accelerator"], info.data["machine_type"]
+        if count is None:
+            return default_gpu_count(accelerator, machine_type)
+        if err := gpu_count_error(accelerator, machine_type, count):
+            raise ValueError(err)
+        return count
+
+
+class PlatformStack(Model):
+    """A platform stack per environment: network, cluster, GPU node pools, add-ons."""
+
+    kind: Literal["platform"]
+    project: str = Field(alias="gcp:project", pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+    # Prefix of every logical and explicit physical name; the node service account id is
+    # "<prefix>-nodes" and GCP caps those at 30 characters.
+    prefix: Annotated[str, _name(24)]
+    cluster: Cluster
+    network: Network = Network()
+    node_pools: list[GpuNodePool] = []
+
+    @property
+    def workload_bucket(self) -> str:
+        return f"{self.project}-{self.prefix}-workloads"
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "PlatformStack":
+        errors = []
+        if len(self.workload_bucket) > 63:
+            errors.append(f"prefix: bucket name {self.workload_bucket!r} is longer than 63 characters")
+        seen = set()
+        for i, pool in enumerate(self.node_pools):
+            path = f"nodePools[{i}]"
+            if pool.name in seen or pool.name == "system":
+                errors.append(f"{path}.name: {pool.name!r} is already used by another node pool")
+            seen.add(pool.name)
+            longest = len(self.prefix) + 1 + len(pool.name) + PULUMI_SUFFIX_LEN
+            if longest > GKE_NODE_POOL_NAME_MAX:
+                errors.append(
+                    f"{path}.name: '{self.prefix}-{pool.name}' plus Pulumi's 8-character suffix is {longest}"
+                    f" characters; GKE allows {GKE_NODE_POOL_NAME_MAX}"
+                )
+            for j, zone in enumerate(pool.zones):
+                if not zone.startswith(self.cluster.region + "-"):
+                    errors.append(f"{path}.zones[{j}]: {zone} is not in the cluster's region {self.cluster.region}")
+            if pool.gpu_mode == "dra" and self.cluster.minor < MIN_DRA_VERSION:
+                errors.append(
+                    f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "
+                    f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
+                )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+
+class Team(Model):
+    name: Annotated[str, _name(40)]
+    namespace: Annotated[str | None, Field(validate_default=True)] = None  # default: the team name
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, namespace: str | None, info: ValidationInfo) -> str | None:
+        namespace = namespace or info.data.get("name")
+        if namespace is not None:
+            _check_name(namespace, 63)
+        return namespace
+
+
+class TeamStack(Model):
+    """A team stack: the team's namespace and workloads on a platform stack's cluster."""
+
+    kind: Literal["team"]
+    project: str = Field(alias="gcp:project", pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+    platform_stack: str = Field(pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")  # <organization>/<project>/<stack>
+    team: Team
+
+
+StackConfig = PlatformStack | TeamStack
+STACK_KINDS: dict[str, type[StackConfig]] = {"platform": PlatformStack, "team": TeamStack}
+
+
+def _path(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def parse(raw: dict) -> StackConfig:
+    """Validate a raw config dict (keys as in the stack file, without the `rayplane:` prefix)."""
+    model = STACK_KINDS.get(raw.get("kind"))
+    if model is None:
+        raise ConfigError([f"kind: must be one of {', '.join(STACK_KINDS)}, got {raw.get('kind')!r}"])
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            path = _path(err["loc"])
+            errors.extend(f"{path}: {line}" if path else line for line in msg.split("\n"))
+        raise ConfigError(errors) from None
+
+
+def _value(raw: str):
+    # Pulumi hands structured config values over as JSON text; scalars stay strings.
+    return json.loads(raw) if raw[:1] in "{[" else raw
+
+
+def load() -> StackConfig:
+    """Read every `rayplane:*` key (so that a misspelt key fails instead of being ignored)."""
+    # pulumi.Config only answers for keys it is asked about; the full map is needed to find typos.
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw = {k.removeprefix(f"{NAMESPACE}:"): _value(v) for k, v in everything.items() if k.startswith(f"{NAMESPACE}:")}
+    if "gcp:project" in everything:
+        raw["gcp:project"] = everything["gcp:project"]
+    return parse(raw)

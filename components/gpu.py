@@ -1,0 +1,72 @@
+"""GKE accelerator catalog: which machine types carry which GPUs, and how many.
+
+Source: GKE "About GPUs" (machine type <-> accelerator table). For the accelerator-optimized
+families (g2, a2, a3) the GPU count is fixed by the machine type; N1 machines take 1, 2 or 4 T4s.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    family: str  # machine type prefix, e.g. "g2-standard-"
+    gpus_per_machine: dict[str, int]  # machine type -> fixed GPU count; empty = attachable
+    attachable_counts: tuple[int, ...] = ()  # for N1: counts that may be attached
+    mig: bool = False  # supports Multi-Instance GPU partitions
+
+
+def _series(prefix: str, counts: dict[str, int]) -> dict[str, int]:
+    return {prefix + suffix: n for suffix, n in counts.items()}
+
+
+ACCELERATORS: dict[str, Accelerator] = {
+    "nvidia-l4": Accelerator(
+        "g2-standard-",
+        _series("g2-standard-", {"4": 1, "8": 1, "12": 1, "16": 1, "32": 1, "24": 2, "48": 4, "96": 8}),
+    ),
+    "nvidia-tesla-t4": Accelerator("n1-", {}, attachable_counts=(1, 2, 4)),
+    "nvidia-tesla-a100": Accelerator(
+        "a2-highgpu-",
+        _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16},
+        mig=True,
+    ),
+    "nvidia-a100-80gb": Accelerator(
+        "a2-ultragpu-", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig=True
+    ),
+    "nvidia-h100-80gb": Accelerator(
+        "a3-highgpu-", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig=True
+    ),
+    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", {"a3-megagpu-8g": 8}, mig=True),
+    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", {"a3-ultragpu-8g": 8}, mig=True),
+}
+
+
+def machine_type_error(accelerator: str, machine_type: str) -> str | None:
+    """Why `machine_type` cannot carry `accelerator`, or None if it can."""
+    acc = ACCELERATORS[accelerator]
+    if machine_type in acc.gpus_per_machine:
+        return None
+    if not machine_type.startswith(acc.family):
+        return f"{accelerator} needs a {acc.family}* machine type, got {machine_type}"
+    if acc.gpus_per_machine:
+        known = ", ".join(acc.gpus_per_machine)
+        return f"{machine_type} is not a known {accelerator} machine type ({known})"
+    return None
+
+
+def gpu_count_error(accelerator: str, machine_type: str, count: int) -> str | None:
+    """Why `count` GPUs of `accelerator` cannot be attached to `machine_type`, or None."""
+    acc = ACCELERATORS[accelerator]
+    fixed = acc.gpus_per_machine.get(machine_type)
+    if fixed is not None and count != fixed:
+        return f"{machine_type} has exactly {fixed} {accelerator} GPU(s), got {count}"
+    if fixed is None and count not in acc.attachable_counts:
+        allowed = ", ".join(map(str, acc.attachable_counts))
+        return f"{machine_type} takes {allowed} {accelerator} GPU(s), got {count}"
+    return None
+
+
+def default_gpu_count(accelerator: str, machine_type: str) -> int:
+    """GPUs per node when the config leaves the count out."""
+    acc = ACCELERATORS[accelerator]
+    return acc.gpus_per_machine.get(machine_type, acc.attachable_counts[0] if acc.attachable_counts else 1)

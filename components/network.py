@@ -1,0 +1,58 @@
+"""VPC for a private GKE cluster: subnet with pod/service ranges, Cloud NAT, one firewall rule."""
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.config import Network as NetworkConfig
+
+PODS_RANGE = "pods"
+SERVICES_RANGE = "services"
+
+
+class Network(pulumi.ComponentResource):
+    def __init__(self, prefix: str, region: str, config: NetworkConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rayplane:platform:Network", prefix, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.vpc = gcp.compute.Network(
+            f"{prefix}-vpc", name=prefix, auto_create_subnetworks=False, routing_mode="REGIONAL", opts=child
+        )
+        self.subnet = gcp.compute.Subnetwork(
+            f"{prefix}-nodes",
+            name=f"{prefix}-nodes",
+            network=self.vpc.id,
+            region=region,
+            ip_cidr_range=str(config.nodes_cidr),
+            secondary_ip_ranges=[
+                {"range_name": PODS_RANGE, "ip_cidr_range": str(config.pods_cidr)},
+                {"range_name": SERVICES_RANGE, "ip_cidr_range": str(config.services_cidr)},
+            ],
+            # Private nodes reach Google APIs (GCS, Artifact Registry) without NAT.
+            private_ip_google_access=True,
+            opts=child,
+        )
+        # Private nodes have no external IPs: NAT gives them egress (image pulls, model hubs).
+        self.router = gcp.compute.Router(
+            f"{prefix}-router", name=prefix, network=self.vpc.id, region=region, opts=child
+        )
+        self.nat = gcp.compute.RouterNat(
+            f"{prefix}-nat",
+            name=prefix,
+            router=self.router.name,
+            region=region,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            log_config={"enable": True, "filter": "ERRORS_ONLY"},
+            opts=child,
+        )
+        # Node-to-node and pod-to-pod traffic inside the VPC (Ray GCS, object transfer, NCCL).
+        self.allow_internal = gcp.compute.Firewall(
+            f"{prefix}-allow-internal",
+            name=f"{prefix}-allow-internal",
+            network=self.vpc.id,
+            direction="INGRESS",
+            source_ranges=[str(config.nodes_cidr), str(config.pods_cidr)],
+            allows=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
+            opts=child,
+        )
+        self.register_outputs({"vpc": self.vpc.id, "subnet": self.subnet.id})

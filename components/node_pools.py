@@ -1,0 +1,73 @@
+"""GPU node pools: one GKE node pool per config entry, in DRA or device-plugin mode."""
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.cluster import Cluster, autoscaling, node_config
+from components.config import GpuNodePool as GpuNodePoolConfig
+
+# Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+# DRA pools: GKE's device plugin stays off so the NVIDIA DRA driver owns the GPUs, and the
+# driver's kubelet plugin selects nodes by nvidia.com/gpu.present.
+DRA_LABELS = {"gke-no-default-nvidia-gpu-device-plugin": "true", "nvidia.com/gpu.present": "true"}
+POOL_LABEL = "rayplane.dev/pool"
+GPU_MODE_LABEL = "rayplane.dev/gpu-mode"
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    def __init__(
+        self, prefix: str, pool: GpuNodePoolConfig, cluster: Cluster, opts: pulumi.ResourceOptions | None = None
+    ):
+        name = f"{prefix}-{pool.name}"
+        super().__init__("rayplane:platform:GpuNodePool", name, None, opts)
+        dra = pool.gpu_mode == "dra"
+        self.config = pool
+
+        # No explicit name: Pulumi's auto-name lets a replacement pool come up before the old one goes.
+        self.node_pool = gcp.container.NodePool(
+            name,
+            cluster=cluster.cluster.name,
+            location=cluster.cluster.location,
+            node_locations=pool.zones or None,
+            # GPUs are scarce: "ANY" takes capacity in whichever zone has it.
+            autoscaling=autoscaling(pool.autoscaling.min_nodes, pool.autoscaling.max_nodes, location_policy="ANY"),
+            management={"auto_repair": True, "auto_upgrade": True},
+            node_config=node_config(
+                cluster.node_service_account.email,
+                pool.machine_type,
+                spot=pool.spot,
+                disk_size_gb=pool.disk_size_gb,
+                disk_type="pd-ssd",  # image and model weights load from the boot disk
+                guest_accelerators=[
+                    {
+                        "type": pool.accelerator,
+                        "count": pool.accelerator_count,
+                        # DRA: GKE's driver-installer DaemonSet (an add-on) installs the driver instead.
+                        "gpu_driver_installation_config": {
+                            "gpu_driver_version": "INSTALLATION_DISABLED" if dra else "LATEST"
+                        },
+                    }
+                ],
+                labels={POOL_LABEL: pool.name, GPU_MODE_LABEL: pool.gpu_mode, **(DRA_LABELS if dra else {})},
+                taints=[GPU_TAINT],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"name": self.node_pool.name})
+
+    def export(self) -> pulumi.Output[dict]:
+        """What team stacks need to place workloads on this pool."""
+        pool = self.config
+        return self.node_pool.name.apply(
+            lambda physical: {
+                "name": pool.name,
+                "nodePoolName": physical,
+                "accelerator": pool.accelerator,
+                "gpusPerNode": pool.accelerator_count,
+                "machineType": pool.machine_type,
+                "gpuMode": pool.gpu_mode,
+                "spot": pool.spot,
+                "zones": pool.zones,
+            }
+        )

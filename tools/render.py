@@ -1,0 +1,222 @@
+"""Offline render: run the Pulumi program for a stack under Pulumi's mock engine.
+
+No Pulumi CLI, credentials or cloud: every resource the program registers is recorded with its
+inputs; Kubernetes objects are also written as YAML manifests. Cloud-computed outputs (cluster
+endpoint and CA, service account e-mail) get stand-in values, and a team stack's StackReference
+answers with its platform stack's rendered exports.
+
+    python -m tools.render [STACK ...] [--out DIR]
+"""
+
+import argparse
+import contextvars
+import json
+import runpy
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource
+
+from components.config import NAMESPACE, ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = ROOT / "stacks"
+PROGRAM = ROOT / "__main__.py"
+SECRET = "[secret]"
+MANIFEST_ORDER = ("apiVersion", "kind", "metadata")
+CA_CERTIFICATE = "bW9jay1jbHVzdGVyLWNh"  # base64("mock-cluster-ca")
+
+
+def stack_names() -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+
+
+def pulumi_config(values: dict) -> dict[str, str]:
+    """Config as the Pulumi engine hands it to the program: full keys, structured values as JSON."""
+    return {
+        (key if ":" in key else f"{NAMESPACE}:{key}"): value if isinstance(value, str) else json.dumps(value)
+        for key, value in values.items()
+    }
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    return pulumi_config(yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"])
+
+
+def _plain(value):
+    """Readable values: secrets masked, and ints (which mocks hand back as floats) as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return SECRET
+    if isinstance(value, dict):  # sorted: the engine's protobuf maps have no stable order
+        return {k: _plain(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Render:
+    stack: str
+    resources: list[dict] = field(default_factory=list)  # {type, name, parent, inputs}
+    outputs: dict = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[dict]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def one(self, type_: str, name: str | None = None) -> dict:
+        found = [r for r in self.of_type(type_) if name is None or r["name"] == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r['name'] for r in found]}"
+        return found[0]
+
+    def manifests(self) -> list[dict]:
+        """Every Kubernetes object, as it would be applied."""
+        return [r["inputs"] for r in self.resources if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, render: Render, project: str | None, references: dict[str, "Render"]):
+        self.render, self.project, self.references = render, project, references
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            platform = self.references[args.inputs["name"]]
+            state["outputs"] = platform.outputs
+            state["secretOutputNames"] = sorted(platform.secret_outputs)
+        elif args.typ == "gcp:container/cluster:Cluster":
+            state |= {"endpoint": "172.16.0.2", "masterAuth": {"clusterCaCertificate": CA_CERTIFICATE}}
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{args.inputs['accountId']}@{self.project}.iam.gserviceaccount.com"
+        elif args.custom and "name" not in state and not args.typ.startswith(("kubernetes:", "pulumi:")):
+            state["name"] = args.name  # deterministic stand-in for Pulumi's auto-name suffix
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    """Records each registration with its parent, which Mocks.new_resource does not see."""
+
+    def __init__(self, mocks: _Mocks):
+        super().__init__(mocks)
+        self.render = mocks.render
+
+    def _record(self, request, properties) -> None:
+        self.render.resources.append(
+            {
+                "type": request.type,
+                "name": request.name,
+                "parent": request.parent.rsplit("::", 1)[-1] if request.parent else None,
+                "inputs": _plain(rpc.deserialize_properties(properties)),
+            }
+        )
+
+    def RegisterResource(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, request.object)
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request):  # StackReference and other `get`s
+        self._record(request, request.properties)
+        return super().ReadResource(request)
+
+
+def _platform_references(config: dict[str, str]) -> dict[str, Render]:
+    ref = config.get(f"{NAMESPACE}:platformStack")
+    return {ref: render(ref.rsplit("/", 1)[-1])} if ref else {}
+
+
+def _run(stack: str, config: dict[str, str]) -> Render:
+    result = Render(stack)
+    references = _platform_references(config)
+    mocks = _Mocks(result, config.get("gcp:project"), references)
+    pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=_Monitor(mocks))
+    pulumi.runtime.set_all_config(config)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+
+        async def exports():
+            for name, value in get_root_resource().outputs.items():
+                output = pulumi.Output.from_input(value)
+                result.outputs[name] = _plain(await output.future())
+                if await output.is_secret():
+                    result.secret_outputs.add(name)
+
+        return pulumi.Output.from_input(exports())
+
+    program()
+    result.resources.sort(key=lambda r: (r["type"], r["name"]))
+    return result
+
+
+def render(stack: str, config: dict[str, str] | None = None) -> Render:
+    """Run the program for `stack` (with its stack file's config unless `config` is given) in a
+    fresh context: Pulumi's runtime state lives in contextvars, so renders never leak into each other."""
+    return contextvars.Context().run(_run, stack, stack_config(stack) if config is None else config)
+
+
+def _manifest_file(obj: dict) -> str:
+    meta = obj["metadata"]
+    return "-".join(filter(None, [obj["kind"].lower(), meta.get("namespace"), meta["name"]])) + ".yaml"
+
+
+def write(result: Render, out: Path) -> None:
+    """build/render/<stack>/: resources.json, outputs.json (secrets masked), manifests/*.yaml."""
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "manifests").mkdir(parents=True)
+    (out / "resources.json").write_text(json.dumps(result.resources, indent=2, sort_keys=True) + "\n")
+    outputs = {k: SECRET if k in result.secret_outputs else v for k, v in result.outputs.items()}
+    (out / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    for obj in result.manifests():
+        ordered = {key: obj[key] for key in MANIFEST_ORDER if key in obj} | obj  # kubectl's order first
+        (out / "manifests" / _manifest_file(obj)).write_text(yaml.safe_dump(ordered, sort_keys=False))
+
+
+def summary(result: Render) -> str:
+    counts = Counter(r["type"] for r in result.resources)
+    lines = [f"{result.stack}: {len(result.resources)} resources"]
+    lines += [f"  {n:3d} {t}" for t, n in sorted(counts.items())]
+    for pool in result.outputs.get("gpuNodePools", []):
+        size = f"{pool['gpusPerNode']}x {pool['accelerator']} on {pool['machineType']}"
+        lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}{', spot' if pool['spot'] else ''}")
+    if "namespace" in result.outputs:
+        lines.append(f"  team namespace: {result.outputs['namespace']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stacks", nargs="*", help="stack names (default: every stacks/Pulumi.<stack>.yaml)")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "render", help="output folder")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.stacks) - set(stack_names()))
+    if unknown:
+        parser.error(f"no stack file for {', '.join(unknown)} (have: {', '.join(stack_names())})")
+    for stack in args.stacks or stack_names():
+        shutil.rmtree(args.out / stack, ignore_errors=True)  # a failed render leaves nothing behind
+        try:
+            result = render(stack)
+        except ConfigError as exc:
+            print(f"{stack}: {exc}", file=sys.stderr)
+            return 2
+        write(result, args.out / stack)
+        print(summary(result))
+        print(f"  -> {(args.out / stack).relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out / stack}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
