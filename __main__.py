@@ -2,8 +2,12 @@
 
 import pulumi
 
-from components import config
+from components import config, kuberay
 from components.cluster import Cluster
+from components.dra import NvidiaDra
+from components.gpu_profiles import driver_feature_gates
+from components.kueue import Kueue
+from components.monitoring import RayMonitoring
 from components.network import Network
 from components.node_pools import GpuNodePool
 from components.storage import WorkloadBucket
@@ -16,6 +20,21 @@ def platform(cfg: config.PlatformStack) -> None:
     pools = [GpuNodePool(cfg.prefix, pool, cluster) for pool in cfg.node_pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
 
+    # Cluster add-ons, all through the cluster's own provider. Order: the NVIDIA drivers and the
+    # KubeRay operator need only the cluster; Kueue comes after the operator (its Ray integration
+    # looks for the Ray CRDs) and its queues after its webhooks; monitoring after the operator.
+    in_cluster = pulumi.ResourceOptions(provider=cluster.provider)
+    if cfg.dra_pools:
+        NvidiaDra(cfg.prefix, cfg.addons.gpu_driver_version, driver_feature_gates(cfg.gpu_profiles), in_cluster)
+    operator = kuberay.KubeRayOperator(cfg.prefix, cfg.addons.kuberay, in_cluster)
+    queues = Kueue(cfg, [operator.release], in_cluster).queues if cfg.addons.kueue.enabled else {}
+    if cfg.addons.monitoring:
+        RayMonitoring(cfg.prefix, operator, in_cluster)
+
+    profiles = [
+        {**p.model_dump(by_alias=True, exclude_none=True), "pools": [pool.name for pool in cfg.profile_pools(p)]}
+        for p in cfg.gpu_profiles
+    ]
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("project", cfg.project)
     pulumi.export("clusterName", cluster.cluster.name)
@@ -23,6 +42,9 @@ def platform(cfg: config.PlatformStack) -> None:
     pulumi.export("kubernetesVersion", cfg.cluster.kubernetes_version)
     pulumi.export("nodeServiceAccount", cluster.node_service_account.email)
     pulumi.export("gpuNodePools", pulumi.Output.all(*[pool.export() for pool in pools]))
+    pulumi.export("gpuProfiles", profiles)
+    pulumi.export("kuberayVersion", kuberay.VERSION)
+    pulumi.export("kueueClusterQueues", queues)
     pulumi.export("workloadBucket", bucket.bucket.name)
 
 

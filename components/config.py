@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_type_error
+from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
 
 NAMESPACE = "rayplane"
 MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
@@ -34,6 +34,7 @@ REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 ZONE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+(-gke\.\d+)?)?$")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
 
 
 class ConfigError(pulumi.RunError):
@@ -189,6 +190,74 @@ class GpuNodePool(Model):
         return count
 
 
+class GpuProfile(Model):
+    """How a pod gets GPUs through DRA; each profile becomes a ResourceClaimTemplate of that name."""
+
+    name: Annotated[str, _name(63)]
+    sharing: Literal["exclusive", "time-sliced", "mps", "mig"] = "exclusive"
+    count: int = Field(1, ge=1)  # GPUs (MIG devices for sharing: mig) per claim, e.g. 2 for TP=2
+    interval: Literal["Default", "Short", "Medium", "Long"] | None = None  # time-sliced: time slice length
+    active_thread_percentage: int | None = Field(None, ge=1, le=100)  # mps: share of SMs per client
+    pinned_memory_limit: str | None = Field(None, pattern=QUANTITY.pattern)  # mps: device memory per client
+    mig_profile: str | None = None  # mig: e.g. 1g.10gb
+    pools: list[str] = []  # only these pools; default: every dra pool that can satisfy the profile
+
+    @model_validator(mode="after")
+    def _options_fit_sharing(self) -> "GpuProfile":
+        options = {"interval": "time-sliced", "active_thread_percentage": "mps", "pinned_memory_limit": "mps"}
+        options["mig_profile"] = "mig"
+        for option, mode in options.items():
+            if getattr(self, option) is not None and self.sharing != mode:
+                raise ValueError(f"{to_camel(option)} only applies to sharing: {mode}")
+        if self.sharing == "mig" and self.mig_profile is None:
+            raise ValueError("sharing: mig needs a migProfile (e.g. 1g.10gb)")
+        return self
+
+    def unfit(self, pool: GpuNodePool) -> str | None:
+        """Why `pool` cannot satisfy this profile, or None if it can."""
+        if pool.gpu_mode != "dra":
+            return f"{pool.name} runs gpuMode {pool.gpu_mode}; GPU profiles need gpuMode dra"
+        if self.sharing == "mig":
+            if self.mig_profile not in ACCELERATORS[pool.accelerator].mig_profiles:
+                return f"{pool.name} ({pool.accelerator}) has no MIG profile {self.mig_profile}"
+        elif self.count > pool.accelerator_count:
+            return f"{pool.name} has {pool.accelerator_count} GPU(s) per node, the profile needs {self.count}"
+        return None
+
+
+class KubeRay(Model):
+    """Values of the kuberay-operator chart that a platform team chooses."""
+
+    feature_gates: dict[str, bool] = {
+        "RayClusterStatusConditions": True,
+        "RayJobDeletionPolicy": True,
+        "RayServiceIncrementalUpgrade": False,  # needs Gateway API on the cluster
+    }
+    batch_scheduler: Literal["", "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"] = ""  # Kueue needs none
+    metrics: bool = True
+
+
+class KueueQueue(Model):
+    """Quota of one GPU pool's ClusterQueue; defaults: the pool's full size at maxNodes."""
+
+    gpus: int | None = Field(None, ge=0)
+    cpu: int | None = Field(None, ge=0)
+    memory_gib: int | None = Field(None, ge=0)
+
+
+class Kueue(Model):
+    enabled: bool = True
+    queues: dict[str, KueueQueue] = {}  # GPU pool name -> quota overrides
+
+
+class Addons(Model):
+    kuberay: KubeRay = KubeRay()
+    kueue: Kueue = Kueue()
+    monitoring: bool = True  # Managed Prometheus scraping of Ray heads, workers and the operator
+    # NVIDIA driver that GKE's installer DaemonSet puts on dra pools: default, latest or x.y.z.
+    gpu_driver_version: str = Field("default", pattern=r"^(default|latest|[0-9]+\.[0-9]+(\.[0-9]+)?)$")
+
+
 class PlatformStack(Model):
     """A platform stack per environment: network, cluster, GPU node pools, add-ons."""
 
@@ -200,10 +269,32 @@ class PlatformStack(Model):
     cluster: Cluster
     network: Network = Network()
     node_pools: list[GpuNodePool] = []
+    gpu_profiles: list[GpuProfile] = []
+    addons: Addons = Addons()
 
     @property
     def workload_bucket(self) -> str:
         return f"{self.project}-{self.prefix}-workloads"
+
+    @property
+    def dra_pools(self) -> list[GpuNodePool]:
+        return [pool for pool in self.node_pools if pool.gpu_mode == "dra"]
+
+    def profile_pools(self, profile: GpuProfile) -> list[GpuNodePool]:
+        """The pools that can satisfy `profile` (restricted to profile.pools when given)."""
+        candidates = [p for p in self.node_pools if not profile.pools or p.name in profile.pools]
+        return [pool for pool in candidates if profile.unfit(pool) is None]
+
+    def queue_quota(self, pool: GpuNodePool) -> KueueQueue:
+        """The Kueue quota of a GPU pool: config overrides, else the pool's size at maxNodes."""
+        given = self.addons.kueue.queues.get(pool.name, KueueQueue())
+        vcpus, gib = machine_shape(pool.machine_type) or (None, None)
+        nodes = pool.autoscaling.max_nodes
+        return KueueQueue(
+            gpus=given.gpus if given.gpus is not None else nodes * pool.accelerator_count,
+            cpu=given.cpu if given.cpu is not None else vcpus and nodes * vcpus,
+            memoryGib=given.memory_gib if given.memory_gib is not None else gib and nodes * gib,
+        )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "PlatformStack":
@@ -230,14 +321,53 @@ class PlatformStack(Model):
                     f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
+        errors += self._profile_errors() + self._kueue_errors()
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _profile_errors(self) -> list[str]:
+        errors, names, pools = [], set(), {pool.name: pool for pool in self.node_pools}
+        for i, profile in enumerate(self.gpu_profiles):
+            path = f"gpuProfiles[{i}]"
+            if profile.name in names:
+                errors.append(f"{path}.name: {profile.name!r} is already used by another profile")
+            names.add(profile.name)
+            for j, name in enumerate(profile.pools):
+                if name not in pools:
+                    errors.append(f"{path}.pools[{j}]: no node pool named {name!r}")
+                elif reason := profile.unfit(pools[name]):
+                    errors.append(f"{path}.pools[{j}]: {reason}")
+            if not self.profile_pools(profile) and not any(e.startswith(f"{path}.pools") for e in errors):
+                reasons = "; ".join(profile.unfit(p) for p in self.node_pools) or "there are no GPU node pools"
+                errors.append(f"{path}: no node pool can satisfy it ({reasons})")
+        return errors
+
+    def _kueue_errors(self) -> list[str]:
+        kueue, pools = self.addons.kueue, {pool.name: pool for pool in self.node_pools}
+        if not kueue.enabled:
+            return []
+        errors = [
+            f"addons.kueue.queues.{name}: no GPU node pool named {name!r}" for name in kueue.queues if name not in pools
+        ]
+        for i, pool in enumerate(self.node_pools):
+            quota = self.queue_quota(pool)
+            if quota.cpu is None or quota.memory_gib is None:
+                errors.append(
+                    f"nodePools[{i}].machineType: the size of {pool.machine_type} is unknown; set"
+                    f" addons.kueue.queues.{pool.name}.cpu and memoryGib"
+                )
+        if machine_shape(self.cluster.system_pool.machine_type) is None:
+            errors.append(
+                f"cluster.systemPool.machineType: the size of {self.cluster.system_pool.machine_type} is unknown"
+            )
+        return errors
 
 
 class Team(Model):
     name: Annotated[str, _name(40)]
     namespace: Annotated[str | None, Field(validate_default=True)] = None  # default: the team name
+    gpu_profiles: list[str] = []  # the platform's GPU profiles this team claims GPUs with
 
     @field_validator("namespace")
     @classmethod

@@ -12,12 +12,16 @@ class Accelerator:
     family: str  # machine type prefix, e.g. "g2-standard-"
     gpus_per_machine: dict[str, int]  # machine type -> fixed GPU count; empty = attachable
     attachable_counts: tuple[int, ...] = ()  # for N1: counts that may be attached
-    mig: bool = False  # supports Multi-Instance GPU partitions
+    mig_profiles: tuple[str, ...] = ()  # Multi-Instance GPU profiles (NVIDIA MIG user guide)
 
 
 def _series(prefix: str, counts: dict[str, int]) -> dict[str, int]:
     return {prefix + suffix: n for suffix, n in counts.items()}
 
+
+MIG_40GB = ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
+MIG_80GB = ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+MIG_141GB = ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")
 
 ACCELERATORS: dict[str, Accelerator] = {
     "nvidia-l4": Accelerator(
@@ -28,16 +32,16 @@ ACCELERATORS: dict[str, Accelerator] = {
     "nvidia-tesla-a100": Accelerator(
         "a2-highgpu-",
         _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16},
-        mig=True,
+        mig_profiles=MIG_40GB,
     ),
     "nvidia-a100-80gb": Accelerator(
-        "a2-ultragpu-", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig=True
+        "a2-ultragpu-", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig_profiles=MIG_80GB
     ),
     "nvidia-h100-80gb": Accelerator(
-        "a3-highgpu-", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig=True
+        "a3-highgpu-", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig_profiles=MIG_80GB
     ),
-    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", {"a3-megagpu-8g": 8}, mig=True),
-    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", {"a3-ultragpu-8g": 8}, mig=True),
+    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", {"a3-megagpu-8g": 8}, mig_profiles=MIG_80GB),
+    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", {"a3-ultragpu-8g": 8}, mig_profiles=MIG_141GB),
 }
 
 
@@ -70,3 +74,25 @@ def default_gpu_count(accelerator: str, machine_type: str) -> int:
     """GPUs per node when the config leaves the count out."""
     acc = ACCELERATORS[accelerator]
     return acc.gpus_per_machine.get(machine_type, acc.attachable_counts[0] if acc.attachable_counts else 1)
+
+
+# vCPUs and GiB of memory of the accelerator-optimized machines (Compute Engine machine families).
+_FIXED_SHAPES = {
+    **{f"a2-highgpu-{n}g": (12 * n, 85 * n) for n in (1, 2, 4, 8)},
+    "a2-megagpu-16g": (96, 1360),
+    **{f"a2-ultragpu-{n}g": (12 * n, 170 * n) for n in (1, 2, 4, 8)},
+    **{f"a3-highgpu-{n}g": (26 * n, 234 * n) for n in (1, 2, 4, 8)},
+    "a3-megagpu-8g": (208, 1872),
+    "a3-ultragpu-8g": (224, 2952),
+}
+_GIB_PER_VCPU = {"e2-standard": 4, "g2-standard": 4, "n1-standard": 3.75, "n1-highmem": 6.5, "n2-standard": 4}
+
+
+def machine_shape(machine_type: str) -> tuple[int, int] | None:
+    """(vCPUs, GiB memory) of a machine type, or None if this catalog does not know it."""
+    if machine_type in _FIXED_SHAPES:
+        return _FIXED_SHAPES[machine_type]
+    family, _, vcpus = machine_type.rpartition("-")
+    if family in _GIB_PER_VCPU and vcpus.isdigit():
+        return int(vcpus), int(int(vcpus) * _GIB_PER_VCPU[family])
+    return None

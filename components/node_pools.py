@@ -8,6 +8,7 @@ from components.config import GpuNodePool as GpuNodePoolConfig
 
 # Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}  # for pods
 # DRA pools: GKE's device plugin stays off so the NVIDIA DRA driver owns the GPUs, and the
 # driver's kubelet plugin selects nodes by nvidia.com/gpu.present.
 DRA_LABELS = {"gke-no-default-nvidia-gpu-device-plugin": "true", "nvidia.com/gpu.present": "true"}

@@ -186,6 +186,107 @@ def test_invalid_platform_config_names_key_path_and_reason(path, value, message)
     assert errors_of(with_(PLATFORM, path, value)) == [message]
 
 
+DEVICE_PLUGIN_T4 = "t4 runs gpuMode device-plugin; GPU profiles need gpuMode dra"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            "gpuProfiles",
+            [{"name": "big", "count": 4}],
+            f"gpuProfiles[0]: no node pool can satisfy it (l4 has 2 GPU(s) per node, the profile needs 4;"
+            f" {DEVICE_PLUGIN_T4})",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "slice", "sharing": "mig", "migProfile": "1g.10gb"}],
+            f"gpuProfiles[0]: no node pool can satisfy it (l4 (nvidia-l4) has no MIG profile 1g.10gb;"
+            f" {DEVICE_PLUGIN_T4})",
+        ),
+        ("gpuProfiles", [{"name": "x", "pools": ["h100"]}], "gpuProfiles[0].pools[0]: no node pool named 'h100'"),
+        ("gpuProfiles", [{"name": "x", "pools": ["t4"]}], f"gpuProfiles[0].pools[0]: {DEVICE_PLUGIN_T4}"),
+        (
+            "gpuProfiles",
+            [{"name": "x"}, {"name": "x", "sharing": "time-sliced"}],
+            "gpuProfiles[1].name: 'x' is already used by another profile",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "x", "interval": "Short"}],
+            "gpuProfiles[0]: interval only applies to sharing: time-sliced",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "x", "sharing": "mig"}],
+            "gpuProfiles[0]: sharing: mig needs a migProfile (e.g. 1g.10gb)",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "x", "sharing": "mps", "activeThreadPercentage": 0}],
+            "gpuProfiles[0].activeThreadPercentage: Input should be greater than or equal to 1",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "x", "sharing": "time-sliced", "interval": "Longest"}],
+            "gpuProfiles[0].interval: Input should be 'Default', 'Short', 'Medium' or 'Long'",
+        ),
+        (
+            "gpuProfiles",
+            [{"name": "x", "sharing": "spatial"}],
+            "gpuProfiles[0].sharing: Input should be 'exclusive', 'time-sliced', 'mps' or 'mig'",
+        ),
+        (
+            "addons",
+            {"kueue": {"queues": {"h100": {"gpus": 8}}}},
+            "addons.kueue.queues.h100: no GPU node pool named 'h100'",
+        ),
+        (
+            "nodePools.1.machineType",
+            "n1-custom-8-32768",
+            "nodePools[1].machineType: the size of n1-custom-8-32768 is unknown; set addons.kueue.queues.t4.cpu"
+            " and memoryGib",
+        ),
+        (
+            "addons",
+            {"gpuDriverVersion": "newest"},
+            "addons.gpuDriverVersion: String should match pattern '^(default|latest|[0-9]+\\.[0-9]+(\\.[0-9]+)?)$'",
+        ),
+        (
+            "addons",
+            {"kuberay": {"batchScheduler": "kueue"}},
+            "addons.kuberay.batchScheduler: Input should be '', 'volcano', 'yunikorn', 'kai-scheduler' or"
+            " 'scheduler-plugins'",
+        ),
+    ],
+)
+def test_invalid_gpu_profiles_and_addons(path, value, message):
+    assert errors_of(with_(PLATFORM, path, value)) == [message]
+
+
+def test_profiles_resolve_to_the_pools_that_can_satisfy_them():
+    cfg = parse(
+        with_(
+            PLATFORM,
+            "gpuProfiles",
+            [
+                {"name": "one"},
+                {"name": "two", "count": 2},
+                {"name": "mps", "sharing": "mps", "pinnedMemoryLimit": "8Gi"},
+            ],
+        )
+    )
+    assert [[p.name for p in cfg.profile_pools(profile)] for profile in cfg.gpu_profiles] == [["l4"], ["l4"], ["l4"]]
+
+
+def test_kueue_quotas_default_to_pool_capacity():
+    cfg = parse(with_(PLATFORM, "addons", {"kueue": {"queues": {"t4": {"gpus": 3}}}}))
+    l4, t4 = cfg.node_pools
+    # g2-standard-24: 24 vCPUs, 96 GiB, 2 GPUs; default maxNodes 1
+    assert cfg.queue_quota(l4).model_dump() == {"gpus": 2, "cpu": 24, "memory_gib": 96}
+    assert cfg.queue_quota(t4).gpus == 3 and cfg.queue_quota(t4).cpu == 8
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

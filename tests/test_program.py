@@ -41,9 +41,16 @@ def _gke_minor(stack: str) -> str:
     return values["rayplane:cluster"].get("kubernetesVersion", "1.34")
 
 
+# Custom resources: KubeRay kinds are validated against the upstream CRDs; Kueue and Managed
+# Prometheus kinds are built from typed models (components/kueue.py, components/monitoring.py).
+CUSTOM_GROUPS = {"ray.io", "kueue.x-k8s.io", "monitoring.googleapis.com"}
+
+
 def test_kubernetes_objects_validate_strictly_at_the_gke_minor(any_stack):
     minor = ".".join(_gke_minor(any_stack.stack).split(".")[:2])
-    for manifest in any_stack.manifests():
+    built_in = [m for m in any_stack.manifests() if m["apiVersion"].split("/")[0] not in CUSTOM_GROUPS]
+    assert built_in
+    for manifest in built_in:
         kubernetes_validate.validate(manifest, minor, strict=True)
 
 
@@ -61,7 +68,7 @@ def test_render_writes_resources_outputs_and_manifests(tmp_path, capsys):
     assert {"type", "name", "parent", "inputs"} <= set(resources[0])
     assert (out / "manifests" / "namespace-search.yaml").read_text().startswith("apiVersion: v1\nkind: Namespace\n")
     assert json.loads((out / "outputs.json").read_text()) == {"namespace": "search"}
-    assert "search-dev: 4 resources" in capsys.readouterr().out
+    assert f"search-dev: {len(resources)} resources" in capsys.readouterr().out
 
 
 def test_render_of_an_invalid_stack_fails_with_the_key_path_and_writes_nothing(tmp_path, monkeypatch, capsys):

@@ -118,6 +118,10 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 "type": request.type,
                 "name": request.name,
                 "parent": request.parent.rsplit("::", 1)[-1] if request.parent else None,
+                # "urn::id" of an explicit provider; empty means the ambient default provider
+                "provider": request.provider.split("::")[-2] if request.provider else None,
+                # explicit depends_on plus resources whose outputs feed the inputs
+                "dependsOn": sorted({urn.rsplit("::", 1)[-1] for urn in getattr(request, "dependencies", [])}),
                 "inputs": _plain(rpc.deserialize_properties(properties)),
             }
         )

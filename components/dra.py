@@ -1,0 +1,150 @@
+"""NVIDIA DRA driver for GPUs on GKE: the NVIDIA kernel driver on dra pools, then the DRA driver.
+
+GKE installs no NVIDIA driver on pools created with gpu_driver_version INSTALLATION_DISABLED, so
+its driver-installer DaemonSet runs here, restricted to dra pools; then the DRA driver's Helm chart
+publishes the GPUs as ResourceSlices and creates the gpu.nvidia.com / mig.nvidia.com DeviceClasses.
+"""
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import Model
+from components.node_pools import DRA_LABELS, GPU_MODE_LABEL, GPU_TOLERATION
+
+CHART = "nvidia-dra-driver-gpu"
+CHART_VERSION = "25.12.0"
+CHART_REPO = "https://helm.ngc.nvidia.com/nvidia"
+NAMESPACE = "nvidia-dra-driver-gpu"
+DRIVER_ROOT = "/home/kubernetes/bin/nvidia"  # where GKE's installer puts the driver on COS
+PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+
+# Node affinity that matches dra pools only (device-plugin pools get GKE's own driver and plugin).
+DRA_NODES = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_MODE_LABEL, "operator": "In", "values": ["dra"]}]}]
+        }
+    }
+}
+
+
+class KubeletPluginValues(Model):
+    # GKE admits system-node-critical pods only in kube-system (a ResourceQuota elsewhere).
+    priority_class_name: str = ""
+    tolerations: list[dict] = [GPU_TOLERATION]
+    affinity: dict = DRA_NODES
+
+
+class DraDriverValues(Model):
+    """The chart values GKE needs (GKE "Prepare GKE infrastructure for DRA workloads")."""
+
+    nvidia_driver_root: str = DRIVER_ROOT
+    gpu_resources_enabled_override: bool = True  # GPU allocation is off by default in the chart
+    resources: dict = {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}}  # no MNNVL here
+    feature_gates: dict[str, bool] = {}
+    kubelet_plugin: KubeletPluginValues = KubeletPluginValues()
+
+
+def driver_installer(driver_version: str) -> dict:
+    """GKE's COS driver installer, adapted from GoogleCloudPlatform/container-engine-accelerators
+    nvidia-driver-installer/cos/daemonset-preloaded.yaml: scheduled on dra pools only (the
+    device-plugin pools get GKE's managed driver) and with the driver version pinned by config."""
+    host_paths = {
+        "dev": "/dev",
+        "vulkan-icd-mount": f"{DRIVER_ROOT}/vulkan/icd.d",
+        "nvidia-install-dir-host": DRIVER_ROOT,
+        "root-mount": "/",
+        "cos-tools": "/var/lib/cos-tools",
+    }
+    mounts = {
+        "nvidia-install-dir-host": "/usr/local/nvidia",
+        "vulkan-icd-mount": "/etc/vulkan/icd.d",
+        "dev": "/dev",
+        "root-mount": "/root",
+        "cos-tools": "/build/cos-tools",
+    }
+    env = {
+        "NVIDIA_INSTALL_DIR_HOST": DRIVER_ROOT,
+        "NVIDIA_INSTALL_DIR_CONTAINER": "/usr/local/nvidia",
+        "VULKAN_ICD_DIR_HOST": f"{DRIVER_ROOT}/vulkan/icd.d",
+        "VULKAN_ICD_DIR_CONTAINER": "/etc/vulkan/icd.d",
+        "ROOT_MOUNT_DIR": "/root",
+        "COS_TOOLS_DIR_HOST": "/var/lib/cos-tools",
+        "COS_TOOLS_DIR_CONTAINER": "/build/cos-tools",
+    }
+    install = (
+        "if lsmod | grep -q nvidia; then echo 'NVIDIA driver already loaded'; exit 0; fi\n"
+        f"/cos-gpu-installer install --version={driver_version}\n"
+        f"chmod 755 /root{DRIVER_ROOT}\n"
+    )
+    labels = {"k8s-app": "nvidia-driver-installer"}
+    dra_pool_terms = [{"key": key, "operator": "In", "values": [value]} for key, value in DRA_LABELS.items()]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "nvidia-driver-installer", "namespace": "kube-system", "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [{"matchExpressions": dra_pool_terms}]
+                            }
+                        }
+                    },
+                    "tolerations": [{"operator": "Exists"}],
+                    "hostNetwork": True,
+                    "hostPID": True,
+                    "volumes": [{"name": name, "hostPath": {"path": path}} for name, path in host_paths.items()],
+                    "initContainers": [
+                        {
+                            "name": "nvidia-driver-installer",
+                            "image": "cos-nvidia-installer:fixed",  # preloaded on GKE's COS GPU nodes
+                            "imagePullPolicy": "Never",
+                            "command": ["bash", "-c", install],
+                            "env": [{"name": k, "value": v} for k, v in env.items()],
+                            "resources": {"requests": {"cpu": "150m"}},
+                            "securityContext": {"privileged": True},
+                            "volumeMounts": [{"name": name, "mountPath": path} for name, path in mounts.items()],
+                        }
+                    ],
+                    "containers": [{"name": "pause", "image": PAUSE_IMAGE}],
+                },
+            },
+        },
+    }
+
+
+class NvidiaDra(pulumi.ComponentResource):
+    def __init__(
+        self,
+        prefix: str,
+        driver_version: str,
+        feature_gates: dict[str, bool],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("rayplane:platform:NvidiaDra", f"{prefix}-nvidia-dra", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        manifest = driver_installer(driver_version)
+        self.driver_installer = k8s.apps.v1.DaemonSet(
+            f"{prefix}-nvidia-driver-installer", metadata=manifest["metadata"], spec=manifest["spec"], opts=child
+        )
+        values = DraDriverValues(featureGates={gate: on for gate, on in feature_gates.items() if on})
+        # The kubelet plugin needs the kernel driver: install it first.
+        self.release = k8s.helm.v3.Release(
+            f"{prefix}-nvidia-dra-driver",
+            name="nvidia-dra-driver-gpu",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts={"repo": CHART_REPO},
+            namespace=NAMESPACE,
+            create_namespace=True,
+            values=values.model_dump(by_alias=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.driver_installer]),
+        )
+        self.register_outputs({"release": self.release.status})

@@ -1,0 +1,73 @@
+"""GPU profiles as DRA ResourceClaimTemplates (resource.k8s.io/v1) for the NVIDIA DRA driver.
+
+Sharing settings go to the driver as opaque `GpuConfig` parameters. The models below mirror the
+driver's API (github.com/NVIDIA/k8s-dra-driver-gpu, api/nvidia.com/resource/v1beta1/sharing.go),
+so a misspelt field or strategy fails here instead of at pod admission on a GPU node.
+"""
+
+from typing import Literal
+
+from components.config import GpuProfile, Model
+
+DRIVER = "gpu.nvidia.com"
+DEVICE_CLASSES = {"gpu": "gpu.nvidia.com", "mig": "mig.nvidia.com"}  # created by the driver's chart
+REQUEST = "gpu"  # request name inside every claim; containers refer to the claim, not to this
+
+
+class TimeSlicingConfig(Model):
+    interval: Literal["Default", "Short", "Medium", "Long"] | None = None
+
+
+class MpsConfig(Model):
+    default_active_thread_percentage: int | None = None
+    default_pinned_device_memory_limit: str | None = None
+
+
+class GpuSharing(Model):
+    strategy: Literal["TimeSlicing", "MPS"]
+    time_slicing_config: TimeSlicingConfig | None = None
+    mps_config: MpsConfig | None = None
+
+
+class GpuConfig(Model):
+    api_version: Literal["resource.nvidia.com/v1beta1"] = "resource.nvidia.com/v1beta1"
+    kind: Literal["GpuConfig"] = "GpuConfig"
+    sharing: GpuSharing
+
+
+def gpu_config(profile: GpuProfile) -> GpuConfig | None:
+    """The driver configuration of a profile; exclusive and MIG devices need none."""
+    if profile.sharing == "time-sliced":
+        return GpuConfig(sharing=GpuSharing(strategy="TimeSlicing", timeSlicingConfig={"interval": profile.interval}))
+    if profile.sharing == "mps":
+        mps = MpsConfig(
+            defaultActiveThreadPercentage=profile.active_thread_percentage,
+            defaultPinnedDeviceMemoryLimit=profile.pinned_memory_limit,
+        )
+        return GpuConfig(sharing=GpuSharing(strategy="MPS", mpsConfig=mps))
+    return None
+
+
+def claim_template_spec(profile: GpuProfile) -> dict:
+    """`spec` of the ResourceClaimTemplate for a profile."""
+    mig = profile.sharing == "mig"
+    exactly = {
+        "deviceClassName": DEVICE_CLASSES["mig" if mig else "gpu"],
+        "allocationMode": "ExactCount",
+        "count": profile.count,
+    }
+    if mig:
+        exactly["selectors"] = [
+            {"cel": {"expression": f"device.attributes['{DRIVER}'].profile == '{profile.mig_profile}'"}}
+        ]
+    devices = {"requests": [{"name": REQUEST, "exactly": exactly}]}
+    if config := gpu_config(profile):
+        parameters = config.model_dump(by_alias=True, exclude_none=True)
+        devices["config"] = [{"requests": [REQUEST], "opaque": {"driver": DRIVER, "parameters": parameters}}]
+    return {"spec": {"devices": devices}}
+
+
+def driver_feature_gates(profiles: list[GpuProfile]) -> dict[str, bool]:
+    """The DRA driver's alpha gates that the profiles' sharing strategies need."""
+    sharing = {profile.sharing for profile in profiles}
+    return {"TimeSlicingSettings": "time-sliced" in sharing, "MPSSupport": "mps" in sharing}

@@ -1,0 +1,160 @@
+"""Kueue (official Helm chart, pinned) and one ClusterQueue per GPU pool, so that RayJobs created
+with `suspend: true` wait in a queue until their GPUs fit the pool's quota.
+
+Each ClusterQueue offers two flavors in order: the system pool (Ray heads: CPU only, no GPU quota)
+and its GPU pool (workers). DRA GPUs are counted through Kueue's DeviceClass mappings.
+"""
+
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.config import GpuNodePool, Model, PlatformStack
+from components.gpu import ACCELERATORS, machine_shape
+from components.gpu_profiles import DEVICE_CLASSES
+from components.node_pools import GPU_TOLERATION, POOL_LABEL
+
+CHART = "oci://registry.k8s.io/kueue/charts/kueue"
+VERSION = "0.20.0"
+NAMESPACE = "kueue-system"
+API_VERSION = "kueue.x-k8s.io/v1beta2"
+COHORT = "rayplane"
+# Kueue quota names for DRA devices (Configuration.resources.deviceClassMappings).
+DRA_RESOURCES = {"rayplane.dev/gpu": DEVICE_CLASSES["gpu"], "rayplane.dev/mig": DEVICE_CLASSES["mig"]}
+MIG_SLICES_PER_GPU = 7
+
+
+class ResourceQuota(Model):
+    name: str
+    nominal_quota: int | str
+
+
+class FlavorQuotas(Model):
+    name: str
+    resources: list[ResourceQuota]
+
+
+class ResourceGroup(Model):
+    covered_resources: list[str]
+    flavors: list[FlavorQuotas]
+
+
+class ClusterQueueSpec(Model):
+    cohort_name: str = COHORT  # queues lend each other idle quota
+    namespace_selector: dict = {}  # every namespace; teams reach it through their LocalQueue
+    queueing_strategy: Literal["StrictFIFO", "BestEffortFIFO"] = "BestEffortFIFO"
+    resource_groups: list[ResourceGroup]
+
+
+class ResourceFlavorSpec(Model):
+    node_labels: dict[str, str]
+    tolerations: list[dict] = []
+
+
+class KueueConfiguration(Model):
+    """The manager's config file (the chart's defaults plus the Ray integrations and DRA mappings)."""
+
+    api_version: str = "config.kueue.x-k8s.io/v1beta2"
+    kind: str = "Configuration"
+    health: dict = {"healthProbeBindAddress": ":8081"}
+    metrics: dict = {"bindAddress": ":8443"}
+    webhook: dict = {"port": 9443}
+    leader_election: dict = {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"}
+    manage_jobs_without_queue_name: bool = False  # only jobs labelled with a queue wait
+    integrations: dict = {"frameworks": ["batch/job", "ray.io/rayjob", "ray.io/raycluster"]}
+    resources: dict | None = None
+
+
+def gpu_resource(pool: GpuNodePool) -> str:
+    return "rayplane.dev/gpu" if pool.gpu_mode == "dra" else "nvidia.com/gpu"
+
+
+def cluster_queue_spec(config: PlatformStack, pool: GpuNodePool, system_flavor: str, pool_flavor: str) -> dict:
+    quota = config.queue_quota(pool)
+    gpu_quotas = {gpu_resource(pool): quota.gpus}
+    if pool.gpu_mode == "dra" and ACCELERATORS[pool.accelerator].mig_profiles:
+        gpu_quotas["rayplane.dev/mig"] = quota.gpus * MIG_SLICES_PER_GPU
+    system = config.cluster.system_pool
+    vcpus, gib = machine_shape(system.machine_type)
+    head_quota = {"cpu": system.autoscaling.max_nodes * vcpus, "memory": f"{system.autoscaling.max_nodes * gib}Gi"}
+    flavors = [
+        (system_flavor, {**head_quota, **dict.fromkeys(gpu_quotas, 0)}),
+        (pool_flavor, {"cpu": quota.cpu, "memory": f"{quota.memory_gib}Gi", **gpu_quotas}),
+    ]
+    group = ResourceGroup(
+        coveredResources=["cpu", "memory", *gpu_quotas],
+        flavors=[
+            FlavorQuotas(name=name, resources=[ResourceQuota(name=r, nominalQuota=q) for r, q in quotas.items()])
+            for name, quotas in flavors
+        ],
+    )
+    return ClusterQueueSpec(resourceGroups=[group]).model_dump(by_alias=True)
+
+
+def values(config: PlatformStack) -> dict:
+    kueue_config = KueueConfiguration()
+    gates = []
+    if config.dra_pools:
+        mappings = [{"name": name, "deviceClassNames": [cls]} for name, cls in DRA_RESOURCES.items()]
+        kueue_config = KueueConfiguration(resources={"deviceClassMappings": mappings})
+        gates = [{"name": "DynamicResourceAllocation", "enabled": True}]  # alpha in Kueue
+    return {
+        "controllerManager": {"featureGates": gates, "nodeSelector": {POOL_LABEL: "system"}},
+        "managerConfig": {
+            "controllerManagerConfigYaml": yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
+        },
+    }
+
+
+class Kueue(pulumi.ComponentResource):
+    def __init__(
+        self,
+        config: PlatformStack,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        prefix = config.prefix
+        super().__init__("rayplane:platform:Kueue", f"{prefix}-kueue", None, opts)
+        # After the KubeRay operator: Kueue enables its Ray integrations only for CRDs it finds.
+        self.release = k8s.helm.v3.Release(
+            f"{prefix}-kueue",
+            name="kueue",
+            chart=CHART,
+            version=VERSION,
+            namespace=NAMESPACE,
+            create_namespace=True,
+            values=values(config),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        # Queues and flavors go through Kueue's webhooks: the release must be ready first.
+        after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        system_name = f"{prefix}-system"
+        system_flavor = self._flavor(system_name, {POOL_LABEL: "system"}, [], after_kueue)
+        self.queues: dict[str, str] = {}
+        for pool in config.node_pools:
+            name = f"{prefix}-{pool.name}"
+            flavor = self._flavor(name, {POOL_LABEL: pool.name}, [GPU_TOLERATION], after_kueue)
+            spec = cluster_queue_spec(config, pool, system_name, name)
+            k8s.apiextensions.CustomResource(
+                f"{name}-queue",
+                api_version=API_VERSION,
+                kind="ClusterQueue",
+                metadata={"name": name},
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, flavor, system_flavor]),
+            )
+            self.queues[pool.name] = name
+        self.register_outputs({"clusterQueues": self.queues})
+
+    def _flavor(self, name: str, labels: dict, tolerations: list, opts: pulumi.ResourceOptions):
+        spec = ResourceFlavorSpec(nodeLabels=labels, tolerations=tolerations)
+        return k8s.apiextensions.CustomResource(
+            f"{name}-flavor",
+            api_version=API_VERSION,
+            kind="ResourceFlavor",
+            metadata={"name": name},
+            spec=spec.model_dump(by_alias=True),
+            opts=opts,
+        )

@@ -1,0 +1,67 @@
+"""Ray metrics into Google Cloud Managed Service for Prometheus.
+
+KubeRay labels every Ray pod with ray.io/node-type and opens the metrics port (8080) on heads and
+workers; heads also serve autoscaler (44217) and dashboard (44227) metrics. ClusterPodMonitorings
+cover every team namespace at once. Ray's Grafana dashboards: see README ("Ray dashboards").
+"""
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import kuberay
+from components.config import Model
+
+API_VERSION = "monitoring.googleapis.com/v1"
+RAY_METRICS_PORT = 8080
+HEAD_EXTRA_PORTS = (44217, 44227)  # autoscaler, dashboard
+
+
+class Endpoint(Model):
+    port: int | str
+    interval: str = "30s"
+
+
+class PodMonitoringSpec(Model):
+    selector: dict
+    endpoints: list[Endpoint]
+
+
+def _monitor(
+    name: str, kind: str, spec: PodMonitoringSpec, opts: pulumi.ResourceOptions, namespace: str | None = None
+) -> k8s.apiextensions.CustomResource:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return k8s.apiextensions.CustomResource(
+        f"{name}-metrics",
+        api_version=API_VERSION,
+        kind=kind,
+        metadata=metadata,
+        spec=spec.model_dump(by_alias=True),
+        opts=opts,
+    )
+
+
+class RayMonitoring(pulumi.ComponentResource):
+    def __init__(self, prefix: str, operator: kuberay.KubeRayOperator, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("rayplane:platform:RayMonitoring", f"{prefix}-ray-monitoring", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        head = PodMonitoringSpec(
+            selector={"matchLabels": {"ray.io/node-type": "head"}},
+            endpoints=[Endpoint(port=p) for p in (RAY_METRICS_PORT, *HEAD_EXTRA_PORTS)],
+        )
+        workers = PodMonitoringSpec(
+            selector={"matchLabels": {"ray.io/node-type": "worker"}}, endpoints=[Endpoint(port=RAY_METRICS_PORT)]
+        )
+        self.heads = _monitor(f"{prefix}-ray-heads", "ClusterPodMonitoring", head, child)
+        self.workers = _monitor(f"{prefix}-ray-workers", "ClusterPodMonitoring", workers, child)
+        operator_spec = PodMonitoringSpec(
+            selector={"matchLabels": {"app.kubernetes.io/name": kuberay.CHART}},
+            endpoints=[Endpoint(port=kuberay.METRICS_PORT)],
+        )
+        self.operator = _monitor(
+            f"{prefix}-kuberay-operator",
+            "PodMonitoring",
+            operator_spec,
+            pulumi.ResourceOptions(parent=self, depends_on=[operator.release]),  # its namespace comes with it
+            namespace=kuberay.NAMESPACE,
+        )
+        self.register_outputs({})
