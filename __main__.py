@@ -3,15 +3,18 @@
 import pulumi
 
 from components import config, kuberay
-from components.cluster import Cluster
+from components.cluster import GATEWAY_CLASS, Cluster
 from components.dra import NvidiaDra
 from components.gpu_profiles import driver_feature_gates
 from components.kueue import Kueue
 from components.monitoring import RayMonitoring
 from components.network import Network
 from components.node_pools import GpuNodePool
+from components.payload import PayloadArchive
+from components.ray_workloads import RayWorkloads
 from components.storage import WorkloadBucket
-from components.team import Team
+from components.team import Team, platform_view
+from components.team_identity import KSA, TeamIdentity
 
 
 def platform(cfg: config.PlatformStack) -> None:
@@ -44,14 +47,32 @@ def platform(cfg: config.PlatformStack) -> None:
     pulumi.export("gpuNodePools", pulumi.Output.all(*[pool.export() for pool in pools]))
     pulumi.export("gpuProfiles", profiles)
     pulumi.export("kuberayVersion", kuberay.VERSION)
+    pulumi.export("gatewayClassName", GATEWAY_CLASS if cfg.cluster.gateway_api else None)
+    pulumi.export("rbacSecurityGroup", cfg.cluster.rbac_security_group)
     pulumi.export("kueueClusterQueues", queues)
     pulumi.export("workloadBucket", bucket.bucket.name)
 
 
 def team(cfg: config.TeamStack) -> None:
     platform_stack = pulumi.StackReference(cfg.platform_stack)
-    ns = Team(cfg, platform_stack)
-    pulumi.export("namespace", ns.namespace.metadata["name"])
+    view = platform_view(cfg, platform_stack)
+    slice_ = Team(cfg, platform_stack, view)
+    namespace = slice_.namespace.metadata["name"]
+    bucket = platform_stack.require_output("workloadBucket")
+    identity = TeamIdentity(cfg, namespace, bucket, slice_.provider)
+    payload = PayloadArchive(f"{cfg.team.name}-payload", bucket)
+    RayWorkloads(
+        cfg,
+        view,
+        namespace,
+        payload.uri,
+        KSA,
+        slice_.secret_name,
+        pulumi.ResourceOptions(provider=slice_.provider, depends_on=[identity.service_account]),
+    )
+    pulumi.export("namespace", namespace)
+    pulumi.export("gcpServiceAccount", identity.gsa.email)
+    pulumi.export("payloadUri", payload.uri)
 
 
 cfg = config.load()

@@ -11,6 +11,7 @@ from components.network import PODS_RANGE, SERVICES_RANGE, Network
 
 # GKE's documented minimum for node service accounts, plus image pulls from Artifact Registry.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)
 
 
 def node_config(service_account: pulumi.Input[str], machine_type: str, **extra) -> dict:
@@ -121,6 +122,11 @@ class Cluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2
             monitoring_config={"enable_components": ["SYSTEM_COMPONENTS"], "managed_prometheus": {"enabled": True}},
             addons_config={"gcs_fuse_csi_driver_config": {"enabled": True}},
+            gateway_api_config={"channel": "CHANNEL_STANDARD"} if config.gateway_api else None,
+            # Google groups in RoleBindings (team editors) need the cluster's security group.
+            authenticator_groups_config=(
+                {"security_group": config.rbac_security_group} if config.rbac_security_group else None
+            ),
             deletion_protection=config.deletion_protection,
             resource_labels={"managed-by": "pulumi", "rayplane-stack": prefix},
             opts=child,

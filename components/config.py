@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
+from workloads import catalog
 
 NAMESPACE = "rayplane"
 MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
@@ -72,6 +73,18 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
 
 
+def _max_not_below(min_field: str):
+    """A field validator: the validated maximum must not be below the `min_field` before it."""
+
+    def check(cls, maximum: int, info: ValidationInfo) -> int:
+        minimum = info.data.get(min_field, 0)
+        if maximum < minimum:
+            raise ValueError(f"{to_camel(info.field_name)} ({maximum}) must be >= {to_camel(min_field)} ({minimum})")
+        return maximum
+
+    return classmethod(check)
+
+
 class AuthorizedNetwork(Model):
     name: str
     cidr: ipaddress.IPv4Network
@@ -111,13 +124,7 @@ class Autoscaling(Model):
     min_nodes: int = Field(0, ge=0)
     max_nodes: int = Field(1, ge=1)
 
-    @field_validator("max_nodes")
-    @classmethod
-    def _min_le_max(cls, max_nodes: int, info: ValidationInfo) -> int:
-        min_nodes = info.data.get("min_nodes", 0)
-        if max_nodes < min_nodes:
-            raise ValueError(f"maxNodes ({max_nodes}) must be >= minNodes ({min_nodes})")
-        return max_nodes
+    _max_not_below_min = field_validator("max_nodes")(_max_not_below("min_nodes"))
 
 
 class SystemPool(Model):
@@ -134,6 +141,8 @@ class Cluster(Model):
     deletion_protection: bool = True
     control_plane: ControlPlane = ControlPlane()
     system_pool: SystemPool = SystemPool()
+    gateway_api: bool = False  # Gateway API: needed by RayService incremental upgrades
+    rbac_security_group: str | None = Field(None, pattern=r"^gke-security-groups@[\w.-]+$")  # Google Groups RBAC
 
     @field_validator("location")
     @classmethod
@@ -364,10 +373,23 @@ class PlatformStack(Model):
         return errors
 
 
+class TeamQuota(Model):
+    """The namespace's ResourceQuota (requests)."""
+
+    cpu: int = Field(32, ge=0)
+    memory_gib: int = Field(128, ge=0)
+    gpus: int = Field(4, ge=0)  # nvidia.com/gpu and DRA GPU devices, each
+
+
 class Team(Model):
-    name: Annotated[str, _name(40)]
+    name: Annotated[str, _name(24)]  # also names the team's GCP service account "<name>-ray"
     namespace: Annotated[str | None, Field(validate_default=True)] = None  # default: the team name
+    group: str | None = None  # Google group (e-mail) given the edit role in the namespace
     gpu_profiles: list[str] = []  # the platform's GPU profiles this team claims GPUs with
+    read_buckets: list[str] = []  # model and data buckets (the workload bucket is always readable)
+    write_buckets: list[str] = []  # where batch jobs write
+    kueue: bool = False  # jobs wait in the platform's Kueue queues (needs addons.kueue on the platform)
+    quota: TeamQuota = TeamQuota()
 
     @field_validator("namespace")
     @classmethod
@@ -378,6 +400,64 @@ class Team(Model):
         return namespace
 
 
+class Replicas(Model):
+    min: int = Field(0, ge=0)
+    max: int = Field(1, ge=1)
+
+    _max_not_below_min = field_validator("max")(_max_not_below("min"))
+
+
+class Head(Model):
+    cpu: int = Field(2, ge=1)
+    memory_gib: int = Field(8, ge=1)
+
+
+class Workers(Model):
+    """A workload's GPU worker group: DRA GPUs through a profile, or device-plugin GPUs of a pool."""
+
+    gpu_profile: str | None = None  # one of team.gpuProfiles (dra pools)
+    gpu_pool: str | None = None  # a device-plugin pool of the platform
+    gpus: int | None = Field(None, ge=1)  # with gpuPool: GPUs per worker
+    replicas: Replicas = Replicas(min=0, max=1)
+    cpu: int = Field(4, ge=1)
+    memory_gib: int = Field(16, ge=1)
+
+    @model_validator(mode="after")
+    def _one_gpu_source(self) -> "Workers":
+        if (self.gpu_profile is None) == (self.gpu_pool is None):
+            raise ValueError("set exactly one of gpuProfile (dra) or gpuPool (device-plugin)")
+        if self.gpu_profile is not None and self.gpus is not None:
+            raise ValueError("gpus only applies with gpuPool; a gpuProfile says how many GPUs a worker gets")
+        return self
+
+
+class GcsFaultTolerance(Model):
+    """Ray GCS state in Redis (Memorystore) so that a head restart keeps the Serve apps."""
+
+    redis_address: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]+$")
+    password_secret: str | None = None  # a key of rayplane:secrets
+
+
+class Workload(Model):
+    name: Annotated[str, _name(40)]
+    payload: str
+    args: dict = {}  # the payload's own typed args (snake_case, as the payload's Python reads them)
+    workers: Workers
+    head: Head = Head()
+    secret_env: dict[str, str] = {}  # env var -> key of rayplane:secrets
+
+
+class Service(Workload):
+    upgrade_strategy: Literal["NewCluster", "NewClusterWithIncrementalUpgrade", "None"] = "NewCluster"
+    gcs_fault_tolerance: GcsFaultTolerance | None = None
+
+
+class Job(Workload):
+    active_deadline_seconds: int = Field(4 * 3600, ge=60)
+    backoff_limit: int = Field(0, ge=0)
+    ttl_seconds_after_finished: int = Field(3600, ge=0)
+
+
 class TeamStack(Model):
     """A team stack: the team's namespace and workloads on a platform stack's cluster."""
 
@@ -385,6 +465,49 @@ class TeamStack(Model):
     project: str = Field(alias="gcp:project", pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
     platform_stack: str = Field(pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")  # <organization>/<project>/<stack>
     team: Team
+    services: list[Service] = []
+    jobs: list[Job] = []
+    secrets: dict[str, str] = {}  # Pulumi secrets (`pulumi config set --secret --path 'secrets.x'`)
+
+    def workloads(self) -> list[tuple[str, Workload]]:
+        """Every service and job with its key path."""
+        return [(f"services[{i}]", s) for i, s in enumerate(self.services)] + [
+            (f"jobs[{i}]", j) for i, j in enumerate(self.jobs)
+        ]
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "TeamStack":
+        errors, names = [], set()
+        for path, workload in self.workloads():
+            if workload.name in names:
+                errors.append(f"{path}.name: {workload.name!r} is already used by another service or job")
+            names.add(workload.name)
+            errors += _payload_errors(path, workload)
+            profile = workload.workers.gpu_profile
+            if profile is not None and profile not in self.team.gpu_profiles:
+                errors.append(f"{path}.workers.gpuProfile: {profile!r} is not in team.gpuProfiles")
+            for var, key in workload.secret_env.items():
+                if key not in self.secrets:
+                    errors.append(f"{path}.secretEnv.{var}: no secret {key!r} in rayplane:secrets")
+            ft = getattr(workload, "gcs_fault_tolerance", None)
+            if ft and ft.password_secret and ft.password_secret not in self.secrets:
+                errors.append(f"{path}.gcsFaultTolerance.passwordSecret: no secret {ft.password_secret!r}")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+
+def _payload_errors(path: str, workload: Workload) -> list[str]:
+    """The payload must exist in workloads/ and its args must fit the payload's own model."""
+    payloads = catalog.SERVICES if path.startswith("services") else catalog.JOBS
+    payload = payloads.get(workload.payload)
+    if payload is None:
+        return [f"{path}.payload: no payload {workload.payload!r} in workloads/ ({', '.join(payloads)})"]
+    try:
+        payload.args.model_validate(workload.args)
+    except ValidationError as exc:
+        return [f"{path}.args.{_path(e['loc'])}: {_message(e)}" for e in exc.errors(include_url=False)]
+    return []
 
 
 StackConfig = PlatformStack | TeamStack
@@ -398,6 +521,10 @@ def _path(loc: tuple) -> str:
     return path
 
 
+def _message(err: dict) -> str:
+    return "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+
+
 def parse(raw: dict) -> StackConfig:
     """Validate a raw config dict (keys as in the stack file, without the `rayplane:` prefix)."""
     model = STACK_KINDS.get(raw.get("kind"))
@@ -408,9 +535,8 @@ def parse(raw: dict) -> StackConfig:
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False):
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             path = _path(err["loc"])
-            errors.extend(f"{path}: {line}" if path else line for line in msg.split("\n"))
+            errors.extend(f"{path}: {line}" if path else line for line in _message(err).split("\n"))
         raise ConfigError(errors) from None
 
 
@@ -426,4 +552,7 @@ def load() -> StackConfig:
     raw = {k.removeprefix(f"{NAMESPACE}:"): _value(v) for k, v in everything.items() if k.startswith(f"{NAMESPACE}:")}
     if "gcp:project" in everything:
         raw["gcp:project"] = everything["gcp:project"]
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
+    if "secrets" in raw and f"{NAMESPACE}:secrets" not in secret_keys:
+        raise ConfigError(["secrets: set these with `pulumi config set --secret --path 'secrets.<name>'`"])
     return parse(raw)

@@ -1,24 +1,46 @@
-"""A team's slice of a platform: its namespace and the ResourceClaimTemplates of the GPU profiles
-it uses (claims are namespaced); later its quotas, identity and workloads."""
+"""A team's slice of a platform: namespace, quota, default limits, RBAC for its group, its secrets,
+the ResourceClaimTemplates of the GPU profiles it uses and, under Kueue, its LocalQueues."""
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import ConfigError, GpuProfile, TeamStack
+from components.config import TeamStack
 from components.gpu_profiles import claim_template_spec
+from components.kueue import API_VERSION as KUEUE_API
+from components.kueue import DRA_RESOURCES
+from components.ray_workloads import PlatformView, check, worker_gpus
 
 
-def platform_profile(exported: list[dict], name: str, index: int) -> GpuProfile:
-    """A GPU profile exported by the platform stack, typed again on this side."""
-    by_name = {profile["name"]: profile for profile in exported}
-    if name not in by_name:
-        known = ", ".join(by_name) or "none"
-        raise ConfigError([f"team.gpuProfiles[{index}]: the platform stack has no GPU profile {name!r} ({known})"])
-    return GpuProfile.model_validate(by_name[name])
+def platform_view(config: TeamStack, platform: pulumi.StackReference) -> pulumi.Output[PlatformView]:
+    """The platform stack's exports, typed and checked against the team's config."""
+
+    def checked(exports: list) -> PlatformView:
+        view = PlatformView.from_exports(*exports)
+        check(config, view)
+        return view
+
+    return pulumi.Output.all(
+        platform.require_output("gpuProfiles"),
+        platform.require_output("gpuNodePools"),
+        platform.get_output("kueueClusterQueues"),
+        platform.get_output("gatewayClassName"),
+        platform.get_output("rbacSecurityGroup"),
+    ).apply(checked)
+
+
+def queue_names(config: TeamStack) -> list[str]:
+    """One LocalQueue per GPU profile or pool that the team's jobs use, named after it."""
+    return sorted({job.workers.gpu_profile or job.workers.gpu_pool for job in config.jobs})
 
 
 class Team(pulumi.ComponentResource):
-    def __init__(self, config: TeamStack, platform: pulumi.StackReference, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        config: TeamStack,
+        platform: pulumi.StackReference,
+        view: pulumi.Output[PlatformView],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         team = config.team
         super().__init__("rayplane:team:Team", team.name, None, opts)
         # The platform stack's kubeconfig (a secret output) drives everything in-cluster.
@@ -41,16 +63,69 @@ class Team(pulumi.ComponentResource):
             },
             opts=in_cluster,
         )
-        profiles = platform.require_output("gpuProfiles")
-        self.claim_templates = [
-            k8s.resource.v1.ResourceClaimTemplate(
-                f"{team.name}-{name}",
-                metadata={"name": name, "namespace": self.namespace.metadata["name"]},
-                spec=profiles.apply(
-                    lambda exported, i=i, name=name: claim_template_spec(platform_profile(exported, name, i))
-                ),
+        ns = self.namespace.metadata["name"]
+        quota = team.quota
+        k8s.core.v1.ResourceQuota(
+            f"{team.name}-quota",
+            metadata={"name": "team-quota", "namespace": ns},
+            spec={
+                "hard": {
+                    "requests.cpu": str(quota.cpu),
+                    "requests.memory": f"{quota.memory_gib}Gi",
+                    "requests.nvidia.com/gpu": str(quota.gpus),
+                    # DRA devices are counted per DeviceClass (Kubernetes >= 1.34).
+                    **{f"{cls}.deviceclass.resource.k8s.io/devices": str(quota.gpus) for cls in DRA_RESOURCES.values()},
+                }
+            },
+            opts=in_cluster,
+        )
+        # Defaults for containers that state no resources (Ray pods always do).
+        k8s.core.v1.LimitRange(
+            f"{team.name}-limits",
+            metadata={"name": "container-defaults", "namespace": ns},
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": {"cpu": "250m", "memory": "512Mi"},
+                        "default": {"memory": "2Gi"},
+                    }
+                ]
+            },
+            opts=in_cluster,
+        )
+        if team.group:
+            k8s.rbac.v1.RoleBinding(
+                f"{team.name}-editors",
+                metadata={"name": "team-edit", "namespace": ns},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}],
                 opts=in_cluster,
             )
-            for i, name in enumerate(team.gpu_profiles)
-        ]
-        self.register_outputs({"namespace": self.namespace.metadata["name"]})
+        self.secret_name = f"{team.name}-secrets"
+        if config.secrets:
+            k8s.core.v1.Secret(
+                f"{team.name}-secrets",
+                metadata={"name": self.secret_name, "namespace": ns},
+                string_data={key: pulumi.Output.secret(value) for key, value in config.secrets.items()},
+                opts=in_cluster,
+            )
+        for name in team.gpu_profiles:
+            k8s.resource.v1.ResourceClaimTemplate(
+                f"{team.name}-{name}",
+                metadata={"name": name, "namespace": ns},
+                spec=view.apply(lambda v, name=name: claim_template_spec(v.gpu_profiles[name])),
+                opts=in_cluster,
+            )
+        if team.kueue:
+            for name in queue_names(config):
+                job = next(j for j in config.jobs if name in (j.workers.gpu_profile, j.workers.gpu_pool))
+                k8s.apiextensions.CustomResource(
+                    f"{team.name}-{name}-queue",
+                    api_version=KUEUE_API,
+                    kind="LocalQueue",
+                    metadata={"name": name, "namespace": ns},
+                    spec={"clusterQueue": view.apply(lambda v, job=job: v.queues[worker_gpus(job, v)[0][0]])},
+                    opts=in_cluster,
+                )
+        self.register_outputs({"namespace": ns})

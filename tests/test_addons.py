@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from components import kuberay, kueue
-from components.config import ConfigError, GpuProfile
+from components.config import GpuProfile
 from components.gpu_profiles import claim_template_spec
 from components.node_pools import DRA_LABELS, GPU_TOLERATION
 from tests.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
@@ -140,16 +140,6 @@ def test_team_gets_claim_templates_for_the_profiles_it_uses():
         "strategy": "TimeSlicing",
         "timeSlicingConfig": {"interval": "Short"},
     }
-
-
-def test_a_profile_the_platform_lacks_is_a_config_error():
-    values = stack_values("search-dev")
-    values["rayplane:team"] = {**values["rayplane:team"], "gpuProfiles": ["l4-whole", "h100-whole"]}
-    with pytest.raises(ConfigError) as exc:
-        render_values("search-dev", values)
-    assert exc.value.errors == [
-        "team.gpuProfiles[1]: the platform stack has no GPU profile 'h100-whole' (l4-whole, l4-shared, l4-mps)"
-    ]
 
 
 @pytest.mark.parametrize("stack", PLATFORM_STACKS)

@@ -9,6 +9,7 @@ answers with its platform stack's rendered exports.
 """
 
 import argparse
+import asyncio
 import contextvars
 import json
 import runpy
@@ -38,16 +39,43 @@ def stack_names() -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
 
 
-def pulumi_config(values: dict) -> dict[str, str]:
-    """Config as the Pulumi engine hands it to the program: full keys, structured values as JSON."""
-    return {
-        (key if ":" in key else f"{NAMESPACE}:{key}"): value if isinstance(value, str) else json.dumps(value)
-        for key, value in values.items()
-    }
+def _unsecure(value):
+    """Stand-ins for `secure:` values (offline there is no key to decrypt them); True if any."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET, True
+    if isinstance(value, dict):
+        pairs = {k: _unsecure(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_unsecure(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
 
 
-def stack_config(stack: str) -> dict[str, str]:
+def pulumi_config(values: dict) -> tuple[dict[str, str], list[str]]:
+    """Config as the Pulumi engine hands it to the program: full keys, structured values as JSON,
+    and the keys that hold secrets."""
+    config, secret_keys = {}, []
+    for key, value in values.items():
+        key = key if ":" in key else f"{NAMESPACE}:{key}"
+        value, secret = _unsecure(value)
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+        if secret:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
     return pulumi_config(yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"])
+
+
+def _mask(value):
+    """A secret's shape with every value hidden (a Secret's stringData keeps its keys)."""
+    if isinstance(value, dict):
+        return {k: _mask(value[k]) for k in sorted(value) if k != rpc._special_sig_key}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET
 
 
 def _plain(value):
@@ -55,7 +83,9 @@ def _plain(value):
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return SECRET
+        return _mask(value["value"])
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
     if isinstance(value, dict):  # sorted: the engine's protobuf maps have no stable order
         return {k: _plain(value[k]) for k in sorted(value)}
     if isinstance(value, list):
@@ -141,12 +171,12 @@ def _platform_references(config: dict[str, str]) -> dict[str, Render]:
     return {ref: render(ref.rsplit("/", 1)[-1])} if ref else {}
 
 
-def _run(stack: str, config: dict[str, str]) -> Render:
+def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> Render:
     result = Render(stack)
     references = _platform_references(config)
     mocks = _Mocks(result, config.get("gcp:project"), references)
     pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=_Monitor(mocks))
-    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_all_config(config, secret_keys)
 
     @pulumi.runtime.test
     def program():
@@ -161,15 +191,35 @@ def _run(stack: str, config: dict[str, str]) -> Render:
 
         return pulumi.Output.from_input(exports())
 
-    program()
+    try:
+        program()
+    except ConfigError:
+        # Outputs that failed on the same error are collected later; it was reported once already.
+        asyncio.get_event_loop().set_exception_handler(_ignore_config_errors)
+        raise
     result.resources.sort(key=lambda r: (r["type"], r["name"]))
     return result
 
 
-def render(stack: str, config: dict[str, str] | None = None) -> Render:
+def _ignore_config_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    if not isinstance(context.get("exception"), ConfigError):
+        loop.default_exception_handler(context)
+
+
+def render(stack: str, config: tuple[dict[str, str], list[str]] | None = None) -> Render:
     """Run the program for `stack` (with its stack file's config unless `config` is given) in a
     fresh context: Pulumi's runtime state lives in contextvars, so renders never leak into each other."""
-    return contextvars.Context().run(_run, stack, stack_config(stack) if config is None else config)
+    return contextvars.Context().run(_run, stack, *(stack_config(stack) if config is None else config))
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (serveConfigV2, runtimeEnvYAML) as YAML blocks, as a person writes them."""
+
+
+_ManifestDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
 
 
 def _manifest_file(obj: dict) -> str:
@@ -186,7 +236,8 @@ def write(result: Render, out: Path) -> None:
     (out / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     for obj in result.manifests():
         ordered = {key: obj[key] for key in MANIFEST_ORDER if key in obj} | obj  # kubectl's order first
-        (out / "manifests" / _manifest_file(obj)).write_text(yaml.safe_dump(ordered, sort_keys=False))
+        text = yaml.dump(ordered, Dumper=_ManifestDumper, sort_keys=False)
+        (out / "manifests" / _manifest_file(obj)).write_text(text)
 
 
 def summary(result: Render) -> str:

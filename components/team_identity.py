@@ -1,0 +1,59 @@
+"""A team's identity: a Kubernetes service account that is, through Workload Identity, a GCP
+service account with read access to the workload, model and data buckets (no keys anywhere)."""
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.config import TeamStack
+
+KSA = "ray"  # the service account every Ray pod of the team runs as
+
+
+class TeamIdentity(pulumi.ComponentResource):
+    def __init__(
+        self,
+        config: TeamStack,
+        namespace: pulumi.Input[str],
+        workload_bucket: pulumi.Input[str],
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        team = config.team
+        super().__init__("rayplane:team:TeamIdentity", f"{team.name}-identity", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.gsa = gcp.serviceaccount.Account(
+            f"{team.name}-ray",
+            account_id=f"{team.name}-ray",
+            display_name=f"Ray workloads of team {team.name}",
+            opts=child,
+        )
+        member = self.gsa.email.apply(lambda email: f"serviceAccount:{email}")
+        gcp.serviceaccount.IAMMember(
+            f"{team.name}-workload-identity",
+            service_account_id=self.gsa.name,
+            role="roles/iam.workloadIdentityUser",
+            member=pulumi.Output.concat("serviceAccount:", config.project, ".svc.id.goog[", namespace, f"/{KSA}]"),
+            opts=child,
+        )
+        grants = [("workloads", workload_bucket, "roles/storage.objectViewer")]
+        grants += [(b, b, "roles/storage.objectViewer") for b in team.read_buckets]
+        grants += [(b, b, "roles/storage.objectUser") for b in team.write_buckets]  # read, write, delete
+        for label, bucket, role in grants:
+            gcp.storage.BucketIAMMember(
+                f"{team.name}-{label}-{role.rsplit('.', 1)[-1].lower()}",
+                bucket=bucket,
+                role=role,
+                member=member,
+                opts=child,
+            )
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{team.name}-ksa",
+            metadata={
+                "name": KSA,
+                "namespace": namespace,
+                "annotations": {"iam.gke.io/gcp-service-account": self.gsa.email},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        self.register_outputs({"gcpServiceAccount": self.gsa.email})
