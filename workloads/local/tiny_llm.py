@@ -1,0 +1,69 @@
+"""A tiny Llama with random weights and a locally trained tokenizer, for running the LLM payloads
+on a laptop CPU and in tests: nothing is downloaded, and the same seed gives the same files.
+
+    python -m workloads.local.tiny_llm [DIR]   # prints the model directory
+"""
+
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "build" / "models" / "tiny-llama"
+VERSION = 1  # bump when the recipe changes; the cache is keyed on it
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+CORPUS = [
+    "Ray Serve scales model serving from a laptop to a cluster.",
+    "KubeRay runs Ray clusters on Kubernetes with autoscaling workers.",
+    "Dynamic resource allocation hands GPUs to pods through resource claims.",
+    "The quick brown fox jumps over the lazy dog while the model answers questions.",
+    "Batch inference streams rows through preprocessing and model stages.",
+] * 20
+
+
+def ensure(directory: Path = DEFAULT_DIR) -> Path:
+    """The model directory, created on first use (about a second on 2 CPUs)."""
+    marker = directory / "rayplane-tiny-llm.json"
+    if marker.exists() and json.loads(marker.read_text()).get("version") == VERSION:
+        return directory
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    special = ["<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=512, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(directory)
+
+    torch.manual_seed(0)
+    # head size 32 (128 / 4): a size vLLM's CPU attention supports
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        torch_dtype="float32",
+    )
+    LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
+    marker.write_text(json.dumps({"version": VERSION}))
+    return directory
+
+
+if __name__ == "__main__":
+    print(ensure(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR))

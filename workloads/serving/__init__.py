@@ -1,0 +1,1 @@
+"""Ray Serve applications; each module's `build_app(args)` is a Serve import-path builder."""

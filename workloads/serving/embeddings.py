@@ -1,0 +1,71 @@
+"""Sentence embeddings behind an OpenAI-style POST /v1/embeddings, batched per replica with
+@serve.batch. The model deployment can take a fraction of a GPU (two replicas share one)."""
+
+import asyncio
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from workloads.config import EMBEDDER_DEPLOYMENT, EmbeddingAppArgs
+from workloads.models import MINILM, gpu_or_cpu, load_minilm
+
+
+class EmbeddingRequest(BaseModel):
+    input: str | list[str] = Field(min_length=1)
+    model: str | None = None
+
+
+api = FastAPI(title="rayplane embeddings")
+
+
+@serve.deployment(name=EMBEDDER_DEPLOYMENT)
+class Embedder:
+    def __init__(self, num_gpus: float, max_batch_size: int, batch_wait_timeout_s: float):
+        self.model = load_minilm(gpu_or_cpu(num_gpus))
+        self.embed.set_max_batch_size(max_batch_size)
+        self.embed.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    @serve.batch
+    async def embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
+        vectors = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        tokens = [len(ids) for ids in self.model.tokenizer(texts)["input_ids"]]
+        return [(vector.tolist(), n) for vector, n in zip(vectors, tokens, strict=True)]
+
+
+@serve.deployment
+@serve.ingress(api)
+class EmbeddingAPI:
+    def __init__(self, embedder: DeploymentHandle, max_input_chars: int):
+        self.embedder = embedder
+        self.max_input_chars = max_input_chars
+
+    @api.post("/v1/embeddings")
+    async def embeddings(self, request: EmbeddingRequest) -> dict:
+        if request.model not in (None, MINILM):
+            raise HTTPException(404, f"model {request.model!r} not found; this service serves {MINILM!r}")
+        texts = [request.input] if isinstance(request.input, str) else request.input
+        too_long = [i for i, text in enumerate(texts) if len(text) > self.max_input_chars]
+        if too_long:
+            raise HTTPException(413, f"inputs {too_long} exceed {self.max_input_chars} characters")
+        results = await asyncio.gather(*[self.embedder.embed.remote(text) for text in texts])
+        tokens = sum(n for _, n in results)
+        return {
+            "object": "list",
+            "model": MINILM,
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, (v, _) in enumerate(results)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+def build_app(args: dict):
+    """Serve builder (import path `workloads.serving.embeddings:build_app`)."""
+    config = EmbeddingAppArgs.model_validate(args)
+    cpu = config.profile == "cpu"
+    embedder = Embedder.options(
+        autoscaling_config=config.autoscaling.model_dump(),
+        ray_actor_options={"num_cpus": 0} if cpu else {"num_gpus": config.num_gpus},
+    ).bind(0 if cpu else config.num_gpus, config.max_batch_size, config.batch_wait_timeout_s)
+    ingress = EmbeddingAPI.options(ray_actor_options={"num_cpus": 0}) if cpu else EmbeddingAPI
+    return ingress.bind(embedder, config.max_input_chars)

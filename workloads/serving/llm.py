@@ -1,0 +1,45 @@
+"""OpenAI-compatible LLM serving with Ray Serve LLM (vLLM engine): /v1/models, /v1/chat/completions,
+/v1/completions, streaming; several models per app; LoRA adapters multiplexed per request.
+
+The `profile` only moves the engine: "cluster" places it on GPUs (tensor/pipeline parallel),
+"cpu" runs vLLM's CPU backend with no CPU reservations (a laptop, the tests).
+"""
+
+from ray.serve.llm import LLMConfig, build_openai_app
+
+from workloads.config import LLMAppArgs, LLMModel
+
+
+def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
+    engine = {
+        "tensor_parallel_size": model.tensor_parallel_size,
+        "pipeline_parallel_size": model.pipeline_parallel_size,
+    }
+    if model.max_model_len:
+        engine["max_model_len"] = model.max_model_len
+    deployment = {
+        "autoscaling_config": model.autoscaling.model_dump(),
+        "max_ongoing_requests": model.max_ongoing_requests,
+    }
+    placement = {}
+    if app.profile == "cpu":
+        engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
+        deployment["ray_actor_options"] = {"num_cpus": 0}
+        placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
+    return LLMConfig(
+        model_loading_config={"model_id": model.model_id, "model_source": model.model_source},
+        engine_kwargs=engine,
+        deployment_config=deployment,
+        accelerator_type=app.accelerator_type if app.profile == "cluster" else None,
+        lora_config=model.lora.model_dump() if model.lora else None,
+        **placement,
+    )
+
+
+def build_app(args: dict):
+    """Serve builder (import path `workloads.serving.llm:build_app`)."""
+    app = LLMAppArgs.model_validate(args)
+    serving = {"llm_configs": [llm_config(model, app) for model in app.models]}
+    if app.profile == "cpu":
+        serving["ingress_deployment_config"] = {"ray_actor_options": {"num_cpus": 0}}
+    return build_openai_app(serving)
