@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: demo render golden test lint clean
+.PHONY: demo local local-job render golden test lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec triton
 	touch $@
 
-## demo: render every stack offline and print a summary of each
+## demo: render every stack offline, then run the dev team stack on a local Ray (a few minutes)
 demo: $(VENV)/.installed
-	$(PY) -m tools.render
+	$(PY) -m tools.local demo
+
+## local: run a team stack's services locally until Ctrl-C (make local STACK=search-dev [SERVICE=chat])
+local: $(VENV)/.installed
+	$(PY) -m tools.local serve $(STACK) $(if $(SERVICE),--service $(SERVICE))
+
+## local-job: run one of a team stack's jobs locally (make local-job STACK=search-dev JOB=reindex [INPUT=...])
+local-job: $(VENV)/.installed
+	$(PY) -m tools.local job $(STACK) $(JOB) $(if $(INPUT),--input $(INPUT))
 
 ## render: render one stack (make render STACK=prod) to build/render/<stack>/
 render: $(VENV)/.installed

@@ -545,14 +545,19 @@ def _value(raw: str):
     return json.loads(raw) if raw[:1] in "{[" else raw
 
 
+def from_pulumi_config(everything: dict[str, str], secret_keys: set[str]) -> StackConfig:
+    """The stack config from Pulumi's config map (full keys, JSON text values)."""
+    raw = {k.removeprefix(f"{NAMESPACE}:"): _value(v) for k, v in everything.items() if k.startswith(f"{NAMESPACE}:")}
+    if "gcp:project" in everything:
+        raw["gcp:project"] = everything["gcp:project"]
+    if "secrets" in raw and f"{NAMESPACE}:secrets" not in secret_keys:
+        raise ConfigError(["secrets: set these with `pulumi config set --secret --path 'secrets.<name>'`"])
+    return parse(raw)
+
+
 def load() -> StackConfig:
     """Read every `rayplane:*` key (so that a misspelt key fails instead of being ignored)."""
     # pulumi.Config only answers for keys it is asked about; the full map is needed to find typos.
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    raw = {k.removeprefix(f"{NAMESPACE}:"): _value(v) for k, v in everything.items() if k.startswith(f"{NAMESPACE}:")}
-    if "gcp:project" in everything:
-        raw["gcp:project"] = everything["gcp:project"]
     secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
-    if "secrets" in raw and f"{NAMESPACE}:secrets" not in secret_keys:
-        raise ConfigError(["secrets: set these with `pulumi config set --secret --path 'secrets.<name>'`"])
-    return parse(raw)
+    return from_pulumi_config(everything, secret_keys)

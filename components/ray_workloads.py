@@ -30,6 +30,7 @@ from components.rayspec import (
     WorkerGroupSpec,
 )
 from workloads import catalog
+from workloads.config import Profile
 
 CLAIM = "gpu"  # the pod's claim name, bound to the team's ResourceClaimTemplate of the profile
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -187,23 +188,21 @@ def cluster_spec(
     return RayClusterSpec(headGroupSpec=head, workerGroupSpecs=[group], gcsFaultToleranceOptions=gcs)
 
 
-def runtime_env(working_dir: str, pip: tuple[str, ...]) -> dict:
-    return {"working_dir": working_dir, **({"pip": list(pip)} if pip else {})}
+def runtime_env(working_dir: str, pip: tuple[str, ...], profile: Profile) -> dict:
+    # A laptop's virtualenv already has the payloads' packages (pyproject's `workloads` extra).
+    return {"working_dir": working_dir, **({"pip": list(pip)} if pip and profile == "cluster" else {})}
 
 
-def serve_config(service: Service, working_dir: str) -> ServeConfig:
+def serve_application(service: Service, working_dir: str, profile: Profile = "cluster") -> ServeApplication:
+    """The Serve application of a service; the local runner uses it with profile "cpu"."""
     payload = catalog.SERVICES[service.payload]
-    args = payload.args.model_validate({**service.args, "profile": "cluster"})
-    return ServeConfig(
-        applications=[
-            ServeApplication(
-                name=service.name,
-                import_path=payload.import_path,
-                args=args.model_dump(mode="json", exclude_none=True),
-                runtime_env=runtime_env(working_dir, payload.pip),
-                deployments=[ServeDeployment.model_validate(d) for d in args.serve_deployments()],
-            )
-        ]
+    args = payload.args.model_validate({**service.args, "profile": profile})
+    return ServeApplication(
+        name=service.name,
+        import_path=payload.import_path,
+        args=args.model_dump(mode="json", exclude_none=True),
+        runtime_env=runtime_env(working_dir, payload.pip, profile),
+        deployments=[ServeDeployment.model_validate(d) for d in args.serve_deployments()],
     )
 
 
@@ -225,16 +224,18 @@ def rayservice_spec(
             clusterUpgradeOptions=ClusterUpgradeOptions(gatewayClassName=platform.gateway_class),
         )
     spec = RayServiceSpec(
-        serveConfigV2=serve_config(service, working_dir).to_yaml(), rayClusterConfig=cluster, upgradeStrategy=upgrade
+        serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
+        rayClusterConfig=cluster,
+        upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 
 
-def job_entrypoint(job: Job) -> str:
+def job_entrypoint(job: Job, profile: Profile = "cluster", python: str = "python") -> str:
     payload = catalog.JOBS[job.payload]
-    args = payload.args.model_validate({**job.args, "profile": "cluster"})
+    args = payload.args.model_validate({**job.args, "profile": profile})
     config = json.dumps(args.model_dump(mode="json", exclude_none=True))
-    return f"python -m {payload.module} --config {shlex.quote(config)}"
+    return f"{python} -m {payload.module} --config {shlex.quote(config)}"
 
 
 def rayjob_spec(
@@ -243,7 +244,7 @@ def rayjob_spec(
     pools, gpus = worker_gpus(job, platform)
     spec = RayJobSpec(
         entrypoint=job_entrypoint(job),
-        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir, catalog.JOBS[job.payload].pip)),
+        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir, catalog.JOBS[job.payload].pip, "cluster")),
         ttlSecondsAfterFinished=job.ttl_seconds_after_finished,
         activeDeadlineSeconds=job.active_deadline_seconds,
         backoffLimit=job.backoff_limit,

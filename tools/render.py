@@ -249,6 +249,9 @@ def summary(result: Render) -> str:
         lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}{', spot' if pool['spot'] else ''}")
     if "namespace" in result.outputs:
         lines.append(f"  team namespace: {result.outputs['namespace']}")
+        for kind in ("RayService", "RayJob"):
+            names = [m["metadata"]["name"] for m in result.manifests() if m["kind"] == kind]
+            lines.append(f"  {kind}s: {', '.join(names) or 'none'}")
     return "\n".join(lines)
 
 

@@ -26,6 +26,12 @@ def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):
     raise TimeoutError(f"{what} not within {timeout_s:.0f}s")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that start their own local Ray (the `make local` tool) run first, before the shared
+    test Ray exists: two local Rays on one machine contend for the dashboard agent's port."""
+    items.sort(key=lambda item: item.get_closest_marker("own_ray") is None)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     # Workers inherit the driver's environment: vLLM's CPU backend and offline models.

@@ -1,0 +1,80 @@
+"""`make local` and `make local-job` end to end: the tool in its own process, as a person runs it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from tests.workloads.conftest import free_port, wait_for
+from tools.local import LOCAL, local_application, team_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_apps_are_the_stacks_serve_apps_with_local_swaps():
+    cfg = team_config("search-dev")
+    chat = next(s for s in cfg.services if s.name == "chat")
+    app = local_application(chat, Path("/tmp/payload.zip"))
+    assert app.import_path == "workloads.serving.llm:build_app"  # the same builder as serveConfigV2
+    assert app.args["profile"] == "cpu" and app.route_prefix == "/chat"
+    [model] = app.args["models"]
+    assert model["model_id"] == "qwen2.5-1.5b-instruct" and model["model_source"].endswith("build/models/tiny-llama")
+    assert app.runtime_env == {"working_dir": "/tmp/payload.zip"}  # no pip: the venv has the packages
+
+
+def _gone(process_group: int) -> bool:
+    try:
+        os.killpg(process_group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.own_ray
+def test_make_local_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path):
+    port, log = free_port(), tmp_path / "local.log"
+    with log.open("w") as out:
+        tool = subprocess.Popen(
+            [sys.executable, "-m", "tools.local", "serve", "search-dev", "--service", "embed", "--port", str(port)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/embed/v1/embeddings"
+    try:
+        # The tool says when the services are healthy; until then it must not have exited.
+        wait_for(lambda: tool.poll() is not None or "Ctrl-C stops them." in log.read_text(), 300, "healthy services")
+        assert tool.poll() is None, log.read_text()
+        reply = requests.post(url, json={"input": ["hello", "world"]}, timeout=30)
+        assert reply.status_code == 200
+        vectors = [np.array(d["embedding"]) for d in reply.json()["data"]]
+        assert [v.shape for v in vectors] == [(384,), (384,)]
+    finally:
+        tool.send_signal(signal.SIGINT)
+        tool.wait(timeout=120)
+    output = log.read_text()
+    assert tool.returncode == 0, output
+    assert "healthy" in output and f"curl {url}" in output
+    wait_for(lambda: _gone(tool.pid), 60, "the local Ray's processes to exit")
+
+
+@pytest.mark.own_ray
+def test_make_local_job_runs_through_the_jobs_api():
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.local", "job", "search-dev", "reindex"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "SUCCEEDED" in done.stdout and "rows read 200, written 197, quarantined 3" in done.stdout
+    summary = json.loads((LOCAL / "search-dev" / "reindex" / "_SUMMARY.json").read_text())
+    assert summary["complete"] and summary["rows_quarantined"] == 3

@@ -1,0 +1,258 @@
+"""Run a team stack's services and jobs on a laptop Ray, from the same typed config and the same
+payload archive that the cluster gets. Only the local profile's swaps differ: args.profile "cpu"
+(CPU fractions instead of GPUs), the locally made tiny LLM instead of the stack's weights, local
+input/output paths, and the archive as a local zip instead of its gs:// copy.
+
+    python -m tools.local serve STACK [--service NAME] [--port 8000]   # Ctrl-C stops it
+    python -m tools.local job STACK JOB [--input PATH]
+    python -m tools.local demo
+"""
+
+import argparse
+import asyncio
+import hashlib
+import importlib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from components.config import ConfigError, Job, Service, TeamStack, from_pulumi_config
+from components.payload import BUILD, WORKLOADS, build_archive
+from components.ray_workloads import job_entrypoint, serve_application
+from components.rayspec import ServeApplication
+from tools.render import ROOT, stack_config
+
+LOCAL = ROOT / "build" / "local"
+SAMPLE = WORKLOADS / "local" / "sample.jsonl"
+HEALTHY_WITHIN_S = 300
+ENV = {  # for every Ray worker: vLLM's CPU backend, models from disk only
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "VLLM_CACHE_ROOT": str(ROOT / "build" / "vllm-cache"),
+}
+
+
+def team_config(stack: str) -> TeamStack:
+    config, secret_keys = stack_config(stack)
+    cfg = from_pulumi_config(config, set(secret_keys))
+    if not isinstance(cfg, TeamStack):
+        raise ConfigError([f"kind: {stack} is a platform stack; run a team stack locally"])
+    return cfg
+
+
+def archive() -> Path:
+    """The same zip the stack uploads (workloads/ by content hash), as a local file."""
+    data = build_archive(WORKLOADS)
+    path = BUILD / f"{hashlib.sha256(data).hexdigest()}.zip"
+    BUILD.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def local_args(args: dict) -> dict:
+    """The local swaps of a payload's args: LLM weights become the tiny local model."""
+    if "models" not in args and "model_source" not in args:
+        return args
+    from workloads.local.tiny_llm import ensure
+
+    tiny = str(ensure())
+    one_cpu = {"model_source": tiny, "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+    if "models" in args:  # the tiny model's context is 2048 tokens
+        return {**args, "models": [{**model, **one_cpu, "max_model_len": 1024} for model in args["models"]]}
+    return {**args, **one_cpu}
+
+
+def local_application(service: Service, working_dir: Path) -> ServeApplication:
+    local = service.model_copy(update={"args": local_args(service.args)})
+    # One local Serve hosts every service of the team: each under its own route.
+    application = serve_application(local, str(working_dir), profile="cpu")
+    return application.model_copy(update={"route_prefix": f"/{service.name}"})
+
+
+def local_job(job: Job, input_path: str | None, output: Path) -> Job:
+    args = {**local_args(job.args), "input": input_path or str(SAMPLE), "output": str(output)}
+    return job.model_copy(update={"args": args})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_ray(working_dir: Path) -> str:
+    """A local Ray whose jobs and Serve apps run from the payload archive; the dashboard URL."""
+    import ray
+
+    context = ray.init(
+        runtime_env={"working_dir": str(working_dir), "env_vars": ENV},
+        include_dashboard=True,  # the Jobs API, as KubeRay uses it
+        dashboard_port=free_port(),
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return f"http://{context.dashboard_url}"
+
+
+def deploy(applications: list[ServeApplication], port: int) -> None:
+    """Deploy like Serve deploys a config file (import path + args), then wait for RUNNING."""
+    from ray import serve
+    from ray.serve import RunTarget
+
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    targets = []
+    for app in applications:
+        module, builder = app.import_path.split(":")
+        target = getattr(importlib.import_module(module), builder)(app.args)
+        targets.append(RunTarget(target=target, name=app.name, route_prefix=app.route_prefix))
+    serve.run_many(targets, wait_for_applications_running=False)
+    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    while True:
+        statuses = {name: s.status for name, s in serve.status().applications.items()}
+        failed = {n: s for n, s in serve.status().applications.items() if s.status == "DEPLOY_FAILED"}
+        if failed:
+            raise RuntimeError("; ".join(f"{n}: {s.message}" for n, s in failed.items()))
+        if all(statuses.get(app.name) == "RUNNING" for app in applications):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not healthy within {HEALTHY_WITHIN_S}s: {statuses}")
+        time.sleep(0.5)
+
+
+def examples(service: Service, url: str) -> str:
+    if service.payload == "llm":
+        model = service.args["models"][0]["model_id"]
+        return (
+            f"  curl {url}/v1/chat/completions -H 'content-type: application/json' "
+            f"""-d '{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}'\n"""
+            f"  openai.OpenAI(base_url='{url}/v1', api_key='local').chat.completions.create(model='{model}', ...)"
+        )
+    if service.payload == "embeddings":
+        return f"""  curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""
+    if service.payload == "multiplex":
+        return f"""  curl {url} -H 'serve_multiplexed_model_id: <id>' -d '{{"text": "hello"}}'"""
+    return f"""  curl {url} -d '{{"text": "hello"}}'"""
+
+
+def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = True) -> tuple[str, list[Service], str]:
+    """Start a local Ray, deploy the stack's services; (base URL, services, dashboard URL)."""
+    cfg = team_config(stack)
+    services = [s for s in cfg.services if service_name in (None, s.name)]
+    if not services:
+        known = ", ".join(s.name for s in cfg.services)
+        raise ConfigError([f"services: {stack} has no service {service_name!r} ({known})"])
+    working_dir = archive()
+    dashboard = start_ray(working_dir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        started = time.monotonic()
+        deploy([local_application(s, working_dir) for s in services], port)
+        print(f"{stack}: {len(services)} service(s) healthy in {time.monotonic() - started:.1f}s")
+        for service in services:
+            url = f"{base}/{service.name}"
+            print(f"{service.name} ({service.payload}): {url}\n{examples(service, url)}")
+        if hold:
+            print("Ctrl-C stops them.", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        if hold:
+            stop()
+    return base, services, dashboard
+
+
+def stop() -> None:
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        serve.shutdown()
+        ray.shutdown()
+
+
+def run_job(
+    stack: str, job_name: str, input_path: str | None, dashboard: str | None = None, timeout_s: float | None = None
+) -> int:
+    """Submit the job's entrypoint through the Ray Jobs API (as KubeRay does), stream its logs,
+    return 0 if it succeeded. Starts (and stops) a local Ray unless given one's dashboard URL."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    cfg = team_config(stack)
+    jobs = {j.name: j for j in cfg.jobs}
+    if job_name not in jobs:
+        raise ConfigError([f"jobs: {stack} has no job {job_name!r} ({', '.join(jobs)})"])
+    working_dir = archive()
+    own_ray = dashboard is None
+    dashboard = dashboard or start_ray(working_dir)
+    job = local_job(jobs[job_name], input_path, LOCAL / stack / job_name)
+    client = JobSubmissionClient(dashboard)
+    submission = {
+        # This interpreter: the one whose virtualenv has the payloads' packages, as the image's does.
+        "entrypoint": job_entrypoint(job, profile="cpu", python=sys.executable),
+        "runtime_env": {"working_dir": str(working_dir), "env_vars": ENV},
+    }
+    deadline = time.monotonic() + 60
+    while True:  # a fresh Ray's dashboard agent takes a moment before it takes jobs
+        try:
+            job_id = client.submit_job(**submission)
+            break
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc):
+                raise
+            if time.monotonic() > deadline:  # e.g. another local Ray holds the agent's port 52365
+                raise RuntimeError(f"the local Ray's Jobs API took no job within 60s: {exc}") from exc
+            time.sleep(0.5)
+
+    async def tail():
+        async for lines in client.tail_job_logs(job_id):
+            print(lines, end="")
+
+    try:
+        try:
+            asyncio.run(asyncio.wait_for(tail(), timeout_s))
+        except TimeoutError:
+            client.stop_job(job_id)
+            print(f"job {job_name} ({job_id}) did not finish within {timeout_s:.0f}s; stopped it", file=sys.stderr)
+            return 1
+        status = client.get_job_status(job_id)
+        print(f"job {job_name} ({job_id}): {status}")
+        return 0 if status == JobStatus.SUCCEEDED else 1
+    finally:
+        if own_ray:
+            stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run a team stack's services until Ctrl-C")
+    serve_cmd.add_argument("stack")
+    serve_cmd.add_argument("--service")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    job_cmd = commands.add_parser("job", help="run one of a team stack's jobs")
+    job_cmd.add_argument("stack")
+    job_cmd.add_argument("job")
+    job_cmd.add_argument("--input", help=f"JSON Lines or Parquet (default: {SAMPLE.relative_to(ROOT)})")
+    commands.add_parser("demo", help="render every stack, then serve and run the dev team stack")
+    args = parser.parse_args(argv)
+    os.environ.update(ENV)
+    try:
+        if args.command == "serve":
+            serve_stack(args.stack, args.service, args.port)
+            return 0
+        if args.command == "job":
+            return run_job(args.stack, args.job, args.input)
+        from tools.demo import demo
+
+        return demo()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
