@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import hashlib
 import importlib
+import logging
 import os
 import socket
 import sys
@@ -101,6 +102,7 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
     from ray import serve
     from ray.serve import RunTarget
 
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # keep the endpoints readable
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     targets = []
     for app in applications:

@@ -8,6 +8,7 @@ cluster, read through pyarrow's filesystems): hashed bag-of-words features -> so
 
 import io
 import re
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -24,8 +25,6 @@ MODEL_FILE = "classifier.npz"
 
 def features(text: str) -> np.ndarray:
     """Hashed bag of words (a stable hash: crc32 is the same in every process)."""
-    import zlib
-
     vector = np.zeros(FEATURES, dtype=np.float32)
     for word in re.findall(r"[a-z0-9]+", text.lower()):
         vector[zlib.crc32(word.encode()) % FEATURES] += 1.0
@@ -56,7 +55,7 @@ def save_classifier(store: str, model_id: str, weights: np.ndarray, labels: list
 
 
 class ModelNotFound(LookupError):
-    pass
+    """No classifier with that id in the store."""
 
 
 def multiplexed_classifiers(max_models_per_replica: int):
