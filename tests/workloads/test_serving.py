@@ -145,3 +145,13 @@ def test_composition_chains_the_stages(deploy):
     assert result["trace"] == ["preprocess", "embed", "postprocess"]
     assert result["label"] == "machine learning"
     assert requests.post(url, data="not json", timeout=60).status_code == 400
+
+
+def test_bucket_weights_become_a_cloud_mirror():
+    from workloads.config import LLMAppArgs
+    from workloads.serving.llm import llm_config
+
+    app = LLMAppArgs(models=[{"model_id": "m", "model_source": "gs://models/m", "tensor_parallel_size": 2}])
+    config = llm_config(app.models[0], app)
+    assert config.model_loading_config.model_source.bucket_uri == "gs://models/m"
+    assert config.engine_kwargs["tensor_parallel_size"] == 2 and config.accelerator_config.kind == "gpu"

@@ -26,8 +26,11 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
         deployment["ray_actor_options"] = {"num_cpus": 0}
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
+    source = model.model_source
+    if source.startswith(("gs://", "s3://")):  # Ray Serve LLM mirrors bucket weights to the node
+        source = {"bucket_uri": source}
     return LLMConfig(
-        model_loading_config={"model_id": model.model_id, "model_source": model.model_source},
+        model_loading_config={"model_id": model.model_id, "model_source": source},
         engine_kwargs=engine,
         deployment_config=deployment,
         accelerator_type=app.accelerator_type if app.profile == "cluster" else None,
