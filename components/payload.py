@@ -45,16 +45,22 @@ def build_archive(source: Path = WORKLOADS) -> bytes:
     return buffer.getvalue()
 
 
+def write_archive() -> Path:
+    """build/payloads/<sha256>.zip of the current workloads/ (the stack uploads it, `make local` runs it)."""
+    data = build_archive(WORKLOADS)
+    path = BUILD / f"{hashlib.sha256(data).hexdigest()}.zip"
+    BUILD.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 class PayloadArchive(pulumi.ComponentResource):
     """The team's copy of workloads/ in the platform bucket; `uri` is the working_dir to use."""
 
     def __init__(self, name: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
         super().__init__("rayplane:team:PayloadArchive", name, None, opts)
-        data = build_archive(WORKLOADS)
-        digest = hashlib.sha256(data).hexdigest()
-        BUILD.mkdir(parents=True, exist_ok=True)
-        path = BUILD / f"{digest}.zip"
-        path.write_bytes(data)
+        path = write_archive()
+        digest = path.stem
         self.object = gcp.storage.BucketObject(
             name,
             bucket=bucket,

@@ -46,7 +46,9 @@ class PlatformView(BaseModel):
     google_groups_rbac: bool
 
     @classmethod
-    def from_exports(cls, profiles: list[dict], pools: list[dict], queues: dict | None, gateway: str | None, groups):
+    def from_exports(
+        cls, profiles: list[dict], pools: list[dict], queues: dict | None, gateway: str | None, groups: str | None
+    ):
         return cls(
             gpu_profiles={p["name"]: GpuProfile.model_validate(p) for p in profiles},
             gpu_pools={p["name"]: p for p in pools},

@@ -10,7 +10,6 @@ input/output paths, and the archive as a local zip instead of its gs:// copy.
 
 import argparse
 import asyncio
-import hashlib
 import importlib
 import logging
 import os
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 from components.config import ConfigError, Job, Service, TeamStack, from_pulumi_config
-from components.payload import BUILD, WORKLOADS, build_archive
+from components.payload import WORKLOADS, write_archive
 from components.ray_workloads import job_entrypoint, serve_application
 from components.rayspec import ServeApplication
 from tools.render import ROOT, stack_config
@@ -41,15 +40,6 @@ def team_config(stack: str) -> TeamStack:
     if not isinstance(cfg, TeamStack):
         raise ConfigError([f"kind: {stack} is a platform stack; run a team stack locally"])
     return cfg
-
-
-def archive() -> Path:
-    """The same zip the stack uploads (workloads/ by content hash), as a local file."""
-    data = build_archive(WORKLOADS)
-    path = BUILD / f"{hashlib.sha256(data).hexdigest()}.zip"
-    BUILD.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 def local_args(args: dict) -> dict:
@@ -145,7 +135,7 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
     if not services:
         known = ", ".join(s.name for s in cfg.services)
         raise ConfigError([f"services: {stack} has no service {service_name!r} ({known})"])
-    working_dir = archive()
+    working_dir = write_archive()
     dashboard = start_ray(working_dir)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -187,7 +177,7 @@ def run_job(
     jobs = {j.name: j for j in cfg.jobs}
     if job_name not in jobs:
         raise ConfigError([f"jobs: {stack} has no job {job_name!r} ({', '.join(jobs)})"])
-    working_dir = archive()
+    working_dir = write_archive()
     own_ray = dashboard is None
     dashboard = dashboard or start_ray(working_dir)
     job = local_job(jobs[job_name], input_path, LOCAL / stack / job_name)

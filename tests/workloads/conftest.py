@@ -1,19 +1,12 @@
 """One local Ray (and Serve on a free port) for all payload tests; models made locally."""
 
 import os
-import socket
 import time
-from pathlib import Path
 
 import pytest
 
-BUILD = Path(__file__).resolve().parents[2] / "build"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tools.local import ENV as LOCAL_ENV
+from tools.local import free_port
 
 
 def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):
@@ -35,14 +28,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def ray_session():
     # Workers inherit the driver's environment: vLLM's CPU backend and offline models.
-    os.environ.update(
-        {
-            "VLLM_CPU_KVCACHE_SPACE": "1",
-            "HF_HUB_OFFLINE": "1",
-            "VLLM_CACHE_ROOT": str(BUILD / "vllm-cache"),
-            "RAY_DEDUP_LOGS": "0",
-        }
-    )
+    os.environ.update(LOCAL_ENV)
     import ray
 
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import requests
 
-from tests.workloads.conftest import free_port, wait_for
-from tools.local import LOCAL, local_application, team_config
+from tests.workloads.conftest import wait_for
+from tools.local import LOCAL, free_port, local_application, team_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -230,6 +230,9 @@ def run(args: BatchJobArgs) -> Summary:
         filesystem.delete_file(marker)  # the previous run's summary must not vouch for this one
 
     started = time.monotonic()
+    # Results and quarantine are two streaming passes over the input (the quarantine pass stops
+    # after the cheap preprocessing); counting reads it a third time and the outputs are read back,
+    # so the summary checks what was actually written, not what the pipeline believed it wrote.
     results, quarantine = plan(args)
     results.write_parquet(f"{args.output}/{RESULTS}", mode=SaveMode.OVERWRITE)
     quarantine.write_parquet(f"{args.output}/{QUARANTINE}", mode=SaveMode.OVERWRITE)
