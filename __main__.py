@@ -2,18 +2,16 @@
 
 import pulumi
 
-from components import config, kuberay
+from components import addons, config, contract
+from components.addons.kuberay import VERSION as KUBERAY_VERSION
+from components.addons.kueue import Kueue
 from components.cluster import GATEWAY_CLASS, Cluster
-from components.dra import NvidiaDra
-from components.gpu_profiles import driver_feature_gates
-from components.kueue import Kueue
-from components.monitoring import RayMonitoring
 from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
 from components.ray_workloads import RayWorkloads
 from components.storage import WorkloadBucket
-from components.team import Team, platform_view
+from components.team import Team
 from components.team_identity import KSA, TeamIdentity
 
 
@@ -22,48 +20,33 @@ def platform(cfg: config.PlatformStack) -> None:
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
     pools = [GpuNodePool(cfg.prefix, pool, cluster) for pool in cfg.node_pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
-
-    # Cluster add-ons, all through the cluster's own provider. Order: the NVIDIA drivers and the
-    # KubeRay operator need only the cluster; Kueue comes after the operator (its Ray integration
-    # looks for the Ray CRDs) and its queues after its webhooks; monitoring after the operator.
-    in_cluster = pulumi.ResourceOptions(provider=cluster.provider)
-    if cfg.dra_pools:
-        NvidiaDra(cfg.prefix, cfg.addons.gpu_driver_version, driver_feature_gates(cfg.gpu_profiles), in_cluster)
-    operator = kuberay.KubeRayOperator(cfg.prefix, cfg.addons.kuberay, in_cluster)
-    queues = Kueue(cfg, [operator.release], in_cluster).queues if cfg.addons.kueue.enabled else {}
-    if cfg.addons.monitoring:
-        RayMonitoring(cfg.prefix, operator, in_cluster)
-
-    profiles = [
-        {**p.model_dump(by_alias=True, exclude_none=True), "pools": [pool.name for pool in cfg.profile_pools(p)]}
-        for p in cfg.gpu_profiles
-    ]
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("project", cfg.project)
-    pulumi.export("clusterName", cluster.cluster.name)
-    pulumi.export("clusterLocation", cluster.cluster.location)
-    pulumi.export("kubernetesVersion", cfg.cluster.kubernetes_version)
-    pulumi.export("nodeServiceAccount", cluster.node_service_account.email)
-    pulumi.export("gpuNodePools", pulumi.Output.all(*[pool.export() for pool in pools]))
-    pulumi.export("gpuProfiles", profiles)
-    pulumi.export("kuberayVersion", kuberay.VERSION)
-    pulumi.export("gatewayClassName", GATEWAY_CLASS if cfg.cluster.gateway_api else None)
-    pulumi.export("rbacSecurityGroup", cfg.cluster.rbac_security_group)
-    pulumi.export("kueueClusterQueues", queues)
-    pulumi.export("workloadBucket", bucket.bucket.name)
+    installed = addons.install(cfg, pulumi.ResourceOptions(provider=cluster.provider))
+    contract.export(
+        cfg,
+        cluster.kubeconfig,
+        cluster_name=cluster.cluster.name,
+        cluster_location=cluster.cluster.location,
+        node_service_account=cluster.node_service_account.email,
+        workload_bucket=bucket.bucket.name,
+        node_pool_names=[pool.node_pool.name for pool in pools],
+        kuberay_version=KUBERAY_VERSION,
+        gateway_class_name=GATEWAY_CLASS if cfg.cluster.gateway_api else None,
+        kueue_cluster_queues=installed[Kueue].queues if Kueue in installed else {},
+    )
 
 
 def team(cfg: config.TeamStack) -> None:
     platform_stack = pulumi.StackReference(cfg.platform_stack)
-    view = platform_view(cfg, platform_stack)
-    slice_ = Team(cfg, platform_stack, view)
+    exports = contract.read(platform_stack, cfg.platform_stack)
+    checked = exports.apply(lambda e: contract.check(cfg, e) or e)
+    slice_ = Team(cfg, platform_stack.require_output(contract.KUBECONFIG), checked)
     namespace = slice_.namespace.metadata["name"]
-    bucket = platform_stack.require_output("workloadBucket")
+    bucket = exports.apply(lambda e: e.workload_bucket)
     identity = TeamIdentity(cfg, namespace, bucket, slice_.provider)
     payload = PayloadArchive(f"{cfg.team.name}-payload", bucket)
     RayWorkloads(
         cfg,
-        view,
+        checked,
         namespace,
         payload.uri,
         KSA,

@@ -6,8 +6,9 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.config import Cluster as ClusterConfig
+from components.config.platform import Cluster as ClusterConfig
 from components.network import PODS_RANGE, SERVICES_RANGE, Network
+from components.scheduling import on_system_pool
 
 # GKE's documented minimum for node service accounts, plus image pulls from Artifact Registry.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
@@ -140,7 +141,7 @@ class Cluster(pulumi.ComponentResource):
             node_config=node_config(
                 self.node_service_account.email,
                 config.system_pool.machine_type,
-                labels={"rayplane.dev/pool": "system"},
+                labels=on_system_pool(),
             ),
             opts=child,
         )

@@ -7,7 +7,7 @@ so a misspelt field or strategy fails here instead of at pod admission on a GPU 
 
 from typing import Literal
 
-from components.config import GpuProfile, Model
+from components.config import GpuClaim, GpuProfile, Model
 
 DRIVER = "gpu.nvidia.com"
 DEVICE_CLASSES = {"gpu": "gpu.nvidia.com", "mig": "mig.nvidia.com"}  # created by the driver's chart
@@ -35,7 +35,7 @@ class GpuConfig(Model):
     sharing: GpuSharing
 
 
-def gpu_config(profile: GpuProfile) -> GpuConfig | None:
+def gpu_config(profile: GpuClaim) -> GpuConfig | None:
     """The driver configuration of a profile; exclusive and MIG devices need none."""
     if profile.sharing == "time-sliced":
         return GpuConfig(sharing=GpuSharing(strategy="TimeSlicing", timeSlicingConfig={"interval": profile.interval}))
@@ -48,7 +48,7 @@ def gpu_config(profile: GpuProfile) -> GpuConfig | None:
     return None
 
 
-def claim_template_spec(profile: GpuProfile) -> dict:
+def claim_template_spec(profile: GpuClaim) -> dict:
     """`spec` of the ResourceClaimTemplate for a profile."""
     mig = profile.sharing == "mig"
     exactly = {

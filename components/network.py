@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_gcp as gcp
 
-from components.config import Network as NetworkConfig
+from components.config.platform import Network as NetworkConfig
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"

@@ -5,15 +5,7 @@ import pulumi_gcp as gcp
 
 from components.cluster import Cluster, autoscaling, node_config
 from components.config import GpuNodePool as GpuNodePoolConfig
-
-# Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}  # for pods
-# DRA pools: GKE's device plugin stays off so the NVIDIA DRA driver owns the GPUs, and the
-# driver's kubelet plugin selects nodes by nvidia.com/gpu.present.
-DRA_LABELS = {"gke-no-default-nvidia-gpu-device-plugin": "true", "nvidia.com/gpu.present": "true"}
-POOL_LABEL = "rayplane.dev/pool"
-GPU_MODE_LABEL = "rayplane.dev/gpu-mode"
+from components.scheduling import DRA_LABELS, GPU_MODE_LABEL, GPU_TAINT, POOL_LABEL
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -56,19 +48,3 @@ class GpuNodePool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.node_pool.name})
-
-    def export(self) -> pulumi.Output[dict]:
-        """What team stacks need to place workloads on this pool."""
-        pool = self.config
-        return self.node_pool.name.apply(
-            lambda physical: {
-                "name": pool.name,
-                "nodePoolName": physical,
-                "accelerator": pool.accelerator,
-                "gpusPerNode": pool.accelerator_count,
-                "machineType": pool.machine_type,
-                "gpuMode": pool.gpu_mode,
-                "spot": pool.spot,
-                "zones": pool.zones,
-            }
-        )

@@ -1,7 +1,8 @@
 """A team's services and jobs as KubeRay RayServices and RayJobs.
 
-Everything that depends on the platform (GPU profiles, pools, Kueue queues) is checked against the
-platform stack's exports first; a mismatch fails with the key path in the team's stack config.
+The flow of a workload's GPUs: its `workers` (config) -> the platform's exports resolve them to
+pools, GPUs per worker and, for DRA, a claim template (`PlatformExports.worker_gpus`) -> the
+worker group here (node affinity, toleration, claim or `nvidia.com/gpu` limit, `num-gpus`).
 """
 
 import json
@@ -10,10 +11,9 @@ import shlex
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pydantic import BaseModel
 
-from components.config import ConfigError, GpuProfile, Job, Service, TeamStack, Workload
-from components.node_pools import GPU_TOLERATION, POOL_LABEL
+from components.config import Job, Service, TeamStack, Workload
+from components.contract import PlatformExports, WorkerGpus
 from components.rayspec import (
     API_VERSION,
     IMAGE,
@@ -25,93 +25,14 @@ from components.rayspec import (
     RayServiceSpec,
     ServeApplication,
     ServeConfig,
-    ServeDeployment,
     UpgradeStrategy,
     WorkerGroupSpec,
 )
-from workloads import catalog
-from workloads.config import Profile
+from components.scheduling import GPU_TOLERATION, POOL_LABEL, node_affinity, on_system_pool
+from workloads.config import Args
 
 CLAIM = "gpu"  # the pod's claim name, bound to the team's ResourceClaimTemplate of the profile
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-
-
-class PlatformView(BaseModel):
-    """The platform stack's exports that team workloads depend on."""
-
-    gpu_profiles: dict[str, GpuProfile]
-    gpu_pools: dict[str, dict]
-    queues: dict[str, str]
-    gateway_class: str | None
-    google_groups_rbac: bool
-
-    @classmethod
-    def from_exports(
-        cls, profiles: list[dict], pools: list[dict], queues: dict | None, gateway: str | None, groups: str | None
-    ):
-        return cls(
-            gpu_profiles={p["name"]: GpuProfile.model_validate(p) for p in profiles},
-            gpu_pools={p["name"]: p for p in pools},
-            queues=queues or {},
-            gateway_class=gateway,
-            google_groups_rbac=bool(groups),
-        )
-
-
-def worker_gpus(workload: Workload, platform: PlatformView) -> tuple[list[str], int]:
-    """The pools a workload's workers may run on and the GPUs each worker gets."""
-    workers = workload.workers
-    if workers.gpu_profile is not None:
-        profile = platform.gpu_profiles[workers.gpu_profile]
-        return profile.pools, profile.count
-    pool = platform.gpu_pools[workers.gpu_pool]
-    return [pool["name"]], workers.gpus or pool["gpusPerNode"]
-
-
-def check(config: TeamStack, platform: PlatformView) -> None:
-    """What only the platform's exports can tell: raises ConfigError with key paths."""
-    errors = []
-    for i, name in enumerate(config.team.gpu_profiles):
-        if name not in platform.gpu_profiles:
-            known = ", ".join(platform.gpu_profiles) or "none"
-            errors.append(f"team.gpuProfiles[{i}]: the platform stack has no GPU profile {name!r} ({known})")
-    if config.team.group and not platform.google_groups_rbac:
-        errors.append("team.group: the platform cluster has no cluster.rbacSecurityGroup for Google Groups RBAC")
-    if config.team.kueue and not platform.queues:
-        errors.append("team.kueue: the platform stack runs no Kueue (its addons.kueue.enabled is false)")
-    for path, workload in config.workloads():
-        pool = workload.workers.gpu_pool
-        if pool is not None and pool not in platform.gpu_pools:
-            errors.append(
-                f"{path}.workers.gpuPool: the platform has no GPU pool {pool!r} ({', '.join(platform.gpu_pools)})"
-            )
-            continue
-        if pool is not None and platform.gpu_pools[pool]["gpuMode"] != "device-plugin":
-            errors.append(f"{path}.workers.gpuPool: {pool} is a dra pool; use a gpuProfile")
-            continue
-        if workload.workers.gpu_profile not in (None, *platform.gpu_profiles):
-            continue  # reported above
-        _, gpus = worker_gpus(workload, platform)
-        if pool is not None and gpus > platform.gpu_pools[pool]["gpusPerNode"]:
-            errors.append(f"{path}.workers.gpus: {pool} nodes have {platform.gpu_pools[pool]['gpusPerNode']} GPU(s)")
-        needed = args_of(path, workload).gpus_per_replica()
-        if needed > gpus:
-            errors.append(
-                f"{path}.args: a replica needs {needed:g} GPU(s) (tensor x pipeline parallel size) but a worker"
-                f" gets {gpus} from {workload.workers.gpu_profile or pool}"
-            )
-        if (
-            getattr(workload, "upgrade_strategy", None) == "NewClusterWithIncrementalUpgrade"
-            and not platform.gateway_class
-        ):
-            errors.append(f"{path}.upgradeStrategy: incremental upgrades need the platform's cluster.gatewayApi")
-    if errors:
-        raise ConfigError(errors)
-
-
-def args_of(path: str, workload: Workload):
-    payloads = catalog.SERVICES if path.startswith("services") else catalog.JOBS
-    return payloads[workload.payload].args.model_validate(workload.args)
 
 
 def _env(workload: Workload, secret_name: str) -> list[dict]:
@@ -139,8 +60,7 @@ def cluster_spec(
     workload: Workload,
     service_account: str,
     secret_name: str,
-    pools: list[str],
-    gpus: int,
+    gpus: WorkerGpus,
     gcs: GcsFaultToleranceOptions | None = None,
 ) -> RayClusterSpec:
     env = _env(workload, secret_name)
@@ -150,35 +70,27 @@ def cluster_spec(
         template={
             "spec": {
                 "serviceAccountName": service_account,
-                "nodeSelector": {POOL_LABEL: "system"},
+                "nodeSelector": on_system_pool(),
                 "containers": [_container("ray-head", workload.head.cpu, workload.head.memory_gib, env)],
             }
         },
     )
     workers = workload.workers
-    dra = workers.gpu_profile is not None
+    dra = gpus.claim_template is not None
     container = _container(
-        "ray-worker", workers.cpu, workers.memory_gib, env, None if dra else {"nvidia.com/gpu": str(gpus)}
+        "ray-worker", workers.cpu, workers.memory_gib, env, None if dra else {"nvidia.com/gpu": str(gpus.gpus)}
     )
     pod: dict = {
         "serviceAccountName": service_account,
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": pools}]}
-                    ]
-                }
-            }
-        },
+        "affinity": node_affinity({POOL_LABEL: gpus.pools}),
         "tolerations": [GPU_TOLERATION],
         "containers": [container],
     }
     start_params = {}
     if dra:
         container["resources"]["claims"] = [{"name": CLAIM}]
-        pod["resourceClaims"] = [{"name": CLAIM, "resourceClaimTemplateName": workers.gpu_profile}]
-        start_params["num-gpus"] = str(gpus)  # Ray cannot see DRA GPUs on its own
+        pod["resourceClaims"] = [{"name": CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
+        start_params["num-gpus"] = str(gpus.gpus)  # Ray cannot see DRA GPUs on its own
     group = WorkerGroupSpec(
         groupName="gpu-workers",
         replicas=workers.replicas.min,
@@ -190,70 +102,71 @@ def cluster_spec(
     return RayClusterSpec(headGroupSpec=head, workerGroupSpecs=[group], gcsFaultToleranceOptions=gcs)
 
 
-def runtime_env(working_dir: str, pip: tuple[str, ...], profile: Profile) -> dict:
+def runtime_env(working_dir: str, workload: Workload, args: Args) -> dict:
     # A laptop's virtualenv already has the payloads' packages (pyproject's `workloads` extra).
-    return {"working_dir": working_dir, **({"pip": list(pip)} if pip and profile == "cluster" else {})}
+    pip = workload.payloads[workload.payload].pip if args.profile == "cluster" else ()
+    return {"working_dir": working_dir, **({"pip": list(pip)} if pip else {})}
 
 
-def serve_application(service: Service, working_dir: str, profile: Profile = "cluster") -> ServeApplication:
-    """The Serve application of a service; the local runner uses it with profile "cpu"."""
-    payload = catalog.SERVICES[service.payload]
-    args = payload.args.model_validate({**service.args, "profile": profile})
+def serve_application(service: Service, working_dir: str, args: Args) -> ServeApplication:
+    """The Serve application of a service with these args (the local runner passes its swaps)."""
     return ServeApplication(
         name=service.name,
-        import_path=payload.import_path,
+        import_path=service.payloads[service.payload].import_path,
         args=args.model_dump(mode="json", exclude_none=True),
-        runtime_env=runtime_env(working_dir, payload.pip, profile),
-        deployments=[ServeDeployment.model_validate(d) for d in args.serve_deployments()],
+        runtime_env=runtime_env(working_dir, service, args),
     )
 
 
 def rayservice_spec(
-    service: Service, platform: PlatformView, working_dir: str, service_account: str, secret_name: str
+    service: Service, platform: PlatformExports, working_dir: str, service_account: str, secret_name: str
 ) -> dict:
-    pools, gpus = worker_gpus(service, platform)
     gcs = None
     if ft := service.gcs_fault_tolerance:
         password = ft.password_secret and {
             "valueFrom": {"secretKeyRef": {"name": secret_name, "key": ft.password_secret}}
         }
         gcs = GcsFaultToleranceOptions(redisAddress=ft.redis_address, redisPassword=password or None)
-    cluster = cluster_spec(service, service_account, secret_name, pools, gpus, gcs)
+    cluster = cluster_spec(service, service_account, secret_name, platform.worker_gpus(service.workers), gcs)
     upgrade = UpgradeStrategy(type=service.upgrade_strategy)
     if service.upgrade_strategy == "NewClusterWithIncrementalUpgrade":
         upgrade = UpgradeStrategy(
             type=service.upgrade_strategy,
-            clusterUpgradeOptions=ClusterUpgradeOptions(gatewayClassName=platform.gateway_class),
+            clusterUpgradeOptions=ClusterUpgradeOptions(gatewayClassName=platform.gateway_class_name),
         )
+    application = serve_application(service, working_dir, service.typed_args())
     spec = RayServiceSpec(
-        serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
+        serveConfigV2=ServeConfig(applications=[application]).to_yaml(),
         rayClusterConfig=cluster,
         upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 
 
-def job_entrypoint(job: Job, profile: Profile = "cluster", python: str = "python") -> str:
-    payload = catalog.JOBS[job.payload]
-    args = payload.args.model_validate({**job.args, "profile": profile})
+def job_entrypoint(job: Job, args: Args, python: str = "python") -> str:
     config = json.dumps(args.model_dump(mode="json", exclude_none=True))
-    return f"{python} -m {payload.module} --config {shlex.quote(config)}"
+    return f"{python} -m {job.payloads[job.payload].module} --config {shlex.quote(config)}"
 
 
 def rayjob_spec(
-    job: Job, platform: PlatformView, working_dir: str, service_account: str, secret_name: str, queued: bool
+    job: Job, platform: PlatformExports, working_dir: str, service_account: str, secret_name: str, queued: bool
 ) -> dict:
-    pools, gpus = worker_gpus(job, platform)
+    args = job.typed_args()
     spec = RayJobSpec(
-        entrypoint=job_entrypoint(job),
-        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir, catalog.JOBS[job.payload].pip, "cluster")),
+        entrypoint=job_entrypoint(job, args),
+        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir, job, args)),
         ttlSecondsAfterFinished=job.ttl_seconds_after_finished,
         activeDeadlineSeconds=job.active_deadline_seconds,
         backoffLimit=job.backoff_limit,
         suspend=queued,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, service_account, secret_name, pools, gpus),
+        rayClusterSpec=cluster_spec(job, service_account, secret_name, platform.worker_gpus(job.workers)),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
+
+
+def local_queue(workers) -> str:
+    """The team's LocalQueue for a worker group's GPUs is named after its profile or pool."""
+    return workers.gpu_profile or workers.gpu_pool
 
 
 class RayWorkloads(pulumi.ComponentResource):
@@ -262,7 +175,7 @@ class RayWorkloads(pulumi.ComponentResource):
     def __init__(
         self,
         config: TeamStack,
-        platform: pulumi.Output[PlatformView],
+        platform: pulumi.Output[PlatformExports],
         namespace: pulumi.Input[str],
         working_dir: pulumi.Input[str],
         service_account: str,
@@ -283,8 +196,7 @@ class RayWorkloads(pulumi.ComponentResource):
             )
         for job in config.jobs:
             queued = config.team.kueue
-            # The team's LocalQueue for the job's GPUs is named after its profile or pool.
-            labels = {QUEUE_LABEL: job.workers.gpu_profile or job.workers.gpu_pool} if queued else {}
+            labels = {QUEUE_LABEL: local_queue(job.workers)} if queued else {}
             k8s.apiextensions.CustomResource(
                 f"{config.team.name}-{job.name}",
                 api_version=API_VERSION,

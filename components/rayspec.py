@@ -20,21 +20,12 @@ class ServeModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ServeDeployment(ServeModel):
-    name: str
-    num_replicas: int | Literal["auto"] | None = None
-    autoscaling_config: dict[str, Any] | None = None
-    max_ongoing_requests: int | None = None
-    ray_actor_options: dict[str, Any] | None = None
-
-
 class ServeApplication(ServeModel):
     name: str
     import_path: str
     route_prefix: str = "/"
     args: dict[str, Any] = {}
     runtime_env: dict[str, Any] = {}
-    deployments: list[ServeDeployment] = []
 
 
 class ServeConfig(ServeModel):

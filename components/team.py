@@ -4,50 +4,27 @@ the ResourceClaimTemplates of the GPU profiles it uses and, under Kueue, its Loc
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.kueue import API_VERSION as KUEUE_API
+from components.addons.kueue import DRA_RESOURCES
 from components.config import TeamStack
+from components.contract import PlatformExports
 from components.gpu_profiles import claim_template_spec
-from components.kueue import API_VERSION as KUEUE_API
-from components.kueue import DRA_RESOURCES
-from components.ray_workloads import PlatformView, check, worker_gpus
-
-
-def platform_view(config: TeamStack, platform: pulumi.StackReference) -> pulumi.Output[PlatformView]:
-    """The platform stack's exports, typed and checked against the team's config."""
-
-    def checked(exports: list) -> PlatformView:
-        view = PlatformView.from_exports(*exports)
-        check(config, view)
-        return view
-
-    return pulumi.Output.all(
-        platform.require_output("gpuProfiles"),
-        platform.require_output("gpuNodePools"),
-        platform.get_output("kueueClusterQueues"),
-        platform.get_output("gatewayClassName"),
-        platform.get_output("rbacSecurityGroup"),
-    ).apply(checked)
-
-
-def queue_names(config: TeamStack) -> list[str]:
-    """One LocalQueue per GPU profile or pool that the team's jobs use, named after it."""
-    return sorted({job.workers.gpu_profile or job.workers.gpu_pool for job in config.jobs})
+from components.ray_workloads import local_queue
 
 
 class Team(pulumi.ComponentResource):
     def __init__(
         self,
         config: TeamStack,
-        platform: pulumi.StackReference,
-        view: pulumi.Output[PlatformView],
+        kubeconfig: pulumi.Input[str],
+        platform: pulumi.Output[PlatformExports],
         opts: pulumi.ResourceOptions | None = None,
     ):
         team = config.team
         super().__init__("rayplane:team:Team", team.name, None, opts)
         # The platform stack's kubeconfig (a secret output) drives everything in-cluster.
         self.provider = k8s.Provider(
-            f"{team.name}-k8s",
-            kubeconfig=platform.require_output("kubeconfig"),
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{team.name}-k8s", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self)
         )
         in_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
         self.namespace = k8s.core.v1.Namespace(
@@ -114,18 +91,19 @@ class Team(pulumi.ComponentResource):
             k8s.resource.v1.ResourceClaimTemplate(
                 f"{team.name}-{name}",
                 metadata={"name": name, "namespace": ns},
-                spec=view.apply(lambda v, name=name: claim_template_spec(v.gpu_profiles[name])),
+                spec=platform.apply(lambda p, name=name: claim_template_spec(p.profile(name))),
                 opts=in_cluster,
             )
         if team.kueue:
-            for name in queue_names(config):
-                job = next(j for j in config.jobs if name in (j.workers.gpu_profile, j.workers.gpu_pool))
+            # One LocalQueue per GPU profile or pool that the team's jobs use, named after it.
+            queues = {local_queue(job.workers): job.workers for job in config.jobs}
+            for name, workers in sorted(queues.items()):
                 k8s.apiextensions.CustomResource(
                     f"{team.name}-{name}-queue",
                     api_version=KUEUE_API,
                     kind="LocalQueue",
                     metadata={"name": name, "namespace": ns},
-                    spec={"clusterQueue": view.apply(lambda v, job=job: v.queues[worker_gpus(job, v)[0][0]])},
+                    spec={"clusterQueue": platform.apply(lambda p, w=workers: p.cluster_queue(w))},
                     opts=in_cluster,
                 )
         self.register_outputs({"namespace": ns})

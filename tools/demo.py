@@ -1,12 +1,19 @@
 """`make demo`: render every stack offline, then run the dev team stack on a local Ray for real:
-chat (plain and streamed) through the openai client, embeddings, one batch job; then stop it all."""
+chat (plain and streamed) through the openai client, embeddings, one batch job; then stop it all.
 
+    python -m tools.demo
+"""
+
+import os
+import sys
 import time
 
 import openai
 import requests
 
+from components.config import ConfigError
 from tools import local, render
+from workloads.local import ENV, SAMPLE, free_port
 
 STACK = "search-dev"
 
@@ -26,7 +33,7 @@ def demo() -> int:
     )
     started = time.monotonic()
     try:
-        base, services, dashboard = local.serve_stack(STACK, None, local.free_port(), hold=False)
+        base, services, dashboard = local.serve_stack(STACK, None, free_port(), hold=False)
         _timed("start-up", started)
         chat = next(s for s in services if s.payload == "llm")
         model = chat.args["models"][0]["model_id"]
@@ -58,7 +65,7 @@ def demo() -> int:
 
         serve.shutdown()  # free the laptop's CPUs for the job (the cluster runs jobs on their own Ray)
         job = cfg.jobs[0]
-        print(f"\n== 4. batch job {job.name!r} on {local.SAMPLE.relative_to(render.ROOT)} through the Ray Jobs API")
+        print(f"\n== 4. batch job {job.name!r} on {SAMPLE.relative_to(render.ROOT)} through the Ray Jobs API")
         started = time.monotonic()
         status = local.run_job(STACK, job.name, None, dashboard, timeout_s=600)
         _timed("job", started)
@@ -66,3 +73,16 @@ def demo() -> int:
         local.stop()
     print(f"\n== done in {time.monotonic() - begin:.0f}s; local Ray stopped")
     return status
+
+
+def main() -> int:
+    os.environ.update(ENV)  # inherited by the local Ray's workers
+    try:
+        return demo()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

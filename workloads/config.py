@@ -1,149 +1,200 @@
-"""Typed configuration shared by the Pulumi program and the Ray payloads.
+"""Typed args of the payloads, shared by the Pulumi program and the Ray payloads.
 
 Plain pydantic, no Ray imports: the stack validates a team's service and job args with these
 models and writes them into serveConfigV2 / the RayJob entrypoint; the payloads parse the same
-args at start-up. `profile` is the one switch between the cluster (GPUs) and a laptop (CPU).
+args at start-up. Each payload's args also say what is particular to it: the GPUs a replica needs,
+its swaps for a laptop (`local`), and an example request.
+
+`profile` is the one switch between the cluster (GPUs) and a laptop (CPU, no reservations).
 """
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Profile = Literal["cluster", "cpu"]
-EMBEDDER_DEPLOYMENT = "Embedder"  # the embedding app's model deployment (workloads/serving/embeddings.py)
 
 
-class Args(BaseModel):
+class Part(BaseModel):
+    """A part of a payload's args."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Args(Part):
+    """A payload's args. Subclasses add their fields and override what differs for them."""
+
+    profile: Profile = Field("cluster", description="`cluster`: GPUs; `cpu`: a laptop, no CPU reservations")
 
     def gpus_per_replica(self) -> float:
         """GPUs one Serve replica (or one job actor) of this payload needs on a single worker."""
         return 0
 
-    def serve_deployments(self) -> list[dict]:
-        """Serve deployment options (serveConfigV2 `deployments`) that the args imply."""
-        return []
+    def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0) -> dict:
+        """Ray resources of a replica or actor: its GPUs in the cluster; on a laptop a few CPUs or
+        none (every reserved CPU is one fewer for the other deployments)."""
+        if self.profile == "cpu":
+            return {"num_cpus": laptop_cpus}
+        return {"num_gpus": num_gpus} if num_gpus else {}
+
+    def device(self, num_gpus: float) -> str:
+        """Where a model with `num_gpus` GPUs runs: torch's device name."""
+        return "cuda" if self.profile == "cluster" and num_gpus > 0 else "cpu"
+
+    def updated(self, **changes) -> Self:
+        """A validated copy with some fields changed."""
+        return self.model_validate({**self.model_dump(), **changes})
+
+    def local(self) -> Self:
+        """These args on a laptop: the CPU profile, plus what else the payload must swap there."""
+        return self.updated(profile="cpu")
+
+    def example_request(self, url: str) -> str:
+        """A request a person can paste, for a service whose base URL is `url`."""
+        return f"""curl {url} -H 'content-type: application/json' -d '{{"text": "hello"}}'"""
 
 
-class Autoscaling(Args):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1)
-    target_ongoing_requests: float = Field(16, gt=0)
+def tiny_llm() -> str:
+    """The locally made stand-in for LLM weights on a laptop (torch is imported only here)."""
+    from workloads.local.tiny_llm import ensure
+
+    return str(ensure())
 
 
-class LoraConfig(Args):
+class Autoscaling(Part):
+    min_replicas: int = Field(1, ge=0, description="fewest replicas")
+    max_replicas: int = Field(1, ge=1, description="most replicas")
+    target_ongoing_requests: float = Field(16, gt=0, description="requests per replica that Serve scales towards")
+
+
+class LoraConfig(Part):
     """LoRA adapters loaded per request from `<dynamic_lora_loading_path>/<adapter id>`."""
 
-    dynamic_lora_loading_path: str
-    max_num_adapters_per_replica: int = Field(4, ge=1)
+    dynamic_lora_loading_path: str = Field(description="a directory or gs:// prefix holding one folder per adapter")
+    max_num_adapters_per_replica: int = Field(4, ge=1, description="adapters a replica keeps loaded")
 
 
-class LLMModel(Args):
-    model_id: str  # the name clients send as "model"
-    model_source: str  # a directory, gs:// prefix or hub id holding the weights
-    tensor_parallel_size: int = Field(1, ge=1)
-    pipeline_parallel_size: int = Field(1, ge=1)
-    max_model_len: int | None = Field(None, ge=16)
-    max_ongoing_requests: int = Field(64, ge=1)
-    autoscaling: Autoscaling = Autoscaling()
-    lora: LoraConfig | None = None
+class LLMModel(Part):
+    model_id: str = Field(description='the name clients send as "model"')
+    model_source: str = Field(description="a directory, gs:// prefix or hub id holding the weights")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over")
+    pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are spread over")
+    max_model_len: int | None = Field(None, ge=16, description="context length (default: the model's)")
+    max_ongoing_requests: int = Field(64, ge=1, description="requests a replica takes at once")
+    autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of this model")
+    lora: LoraConfig | None = Field(None, description="LoRA adapters per request")
 
     @property
     def gpus(self) -> int:
         return self.tensor_parallel_size * self.pipeline_parallel_size
 
 
+LOCAL_MODEL = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}  # one CPU engine on a laptop
+
+
 class LLMAppArgs(Args):
     """An OpenAI-compatible app serving one or more models (Ray Serve LLM)."""
 
-    models: list[LLMModel] = Field(min_length=1)
-    accelerator_type: str | None = None  # Ray accelerator type, e.g. "L4"; None = any GPU
-    profile: Profile = "cluster"
+    models: list[LLMModel] = Field(min_length=1, description="the models the app serves")
+    accelerator_type: str | None = Field(None, description='Ray accelerator type, e.g. "L4" (default: any GPU)')
 
     def gpus_per_replica(self) -> float:
         return max(model.gpus for model in self.models)
+
+    def local(self) -> Self:
+        # The tiny model's context is 2048 tokens.
+        swap = {"model_source": tiny_llm(), **LOCAL_MODEL, "max_model_len": 1024}
+        return self.updated(profile="cpu", models=[{**m.model_dump(), **swap} for m in self.models])
+
+    def example_request(self, url: str) -> str:
+        model = self.models[0].model_id
+        return (
+            f"curl {url}/v1/chat/completions -H 'content-type: application/json' "
+            f"""-d '{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}'\n"""
+            f"  openai.OpenAI(base_url='{url}/v1', api_key='local').chat.completions.create(model='{model}', ...)"
+        )
 
 
 class EmbeddingAppArgs(Args):
     """Sentence embeddings with the packaged all-MiniLM-L6-v2, batched per replica."""
 
-    num_gpus: float = Field(0.5, ge=0, le=1)  # fractional: two replicas share one GPU
-    max_batch_size: int = Field(32, ge=1)
-    batch_wait_timeout_s: float = Field(0.01, ge=0)
-    max_input_chars: int = Field(8192, ge=1)
-    autoscaling: Autoscaling = Autoscaling()
-    profile: Profile = "cluster"
+    num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs per replica: a fraction shares one GPU in a worker")
+    max_batch_size: int = Field(32, ge=1, description="texts per model call")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
+    max_input_chars: int = Field(8192, ge=1, description="longer inputs are refused (413)")
+    autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of the model deployment")
 
     def gpus_per_replica(self) -> float:
         return self.num_gpus
 
-    def serve_deployments(self) -> list[dict]:
-        scaling = self.autoscaling.model_dump()
-        return [
-            {
-                "name": EMBEDDER_DEPLOYMENT,
-                "autoscaling_config": scaling,
-                "ray_actor_options": {"num_gpus": self.num_gpus if self.profile == "cluster" else 0},
-            }
-        ]
+    def example_request(self, url: str) -> str:
+        return f"""curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""
 
 
 class MultiplexAppArgs(Args):
     """Text classifiers loaded on demand by id (header `serve_multiplexed_model_id`) from a store:
     `<store>/<model id>/classifier.npz`, a local directory or a gs:// prefix."""
 
-    store: str
-    max_models_per_replica: int = Field(2, ge=1)
-    autoscaling: Autoscaling = Autoscaling()
-    profile: Profile = "cluster"
+    store: str = Field(description="where the classifiers are: a directory or gs:// prefix")
+    max_models_per_replica: int = Field(2, ge=1, description="classifiers a replica keeps (least recently used go)")
+    autoscaling: Autoscaling = Field(Autoscaling(), description="replicas")
+
+    def example_request(self, url: str) -> str:
+        return f"""curl {url} -H 'serve_multiplexed_model_id: <id>' -d '{{"text": "hello"}}'"""
 
 
 class ComposeAppArgs(Args):
     """A zero-shot topic tagger composed of three deployments: preprocess -> embed -> postprocess."""
 
-    labels: dict[str, str] = Field(  # label -> a sentence that describes it
+    labels: dict[str, str] = Field(
         default={
             "infrastructure": "clusters, nodes, networks and cloud infrastructure",
             "machine learning": "training and serving machine learning models",
             "cooking": "recipes, food and cooking in the kitchen",
         },
         min_length=2,
+        description="label -> a sentence that describes it",
     )
-    max_input_chars: int = Field(4096, ge=1)
-    num_gpus: float = Field(0.5, ge=0, le=1)  # the embedding stage shares a GPU
-    profile: Profile = "cluster"
+    max_input_chars: int = Field(4096, ge=1, description="longer inputs are cut")
+    num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs of the embedding stage (a fraction shares one)")
 
     def gpus_per_replica(self) -> float:
         return self.num_gpus
 
 
-class ActorPool(Args):
+class ActorPool(Part):
     """A model stage's actor pool: it grows from min to max actors with the backlog."""
 
-    min_actors: int = Field(1, ge=1)
-    max_actors: int = Field(1, ge=1)
-    batch_size: int = Field(64, ge=1)
+    min_actors: int = Field(1, ge=1, description="fewest model actors")
+    max_actors: int = Field(1, ge=1, description="most model actors")
+    batch_size: int = Field(64, ge=1, description="rows per model call")
 
 
-class BatchJobArgs(Args):
-    """A Ray Data batch-inference job: read -> preprocess (CPU) -> model stage -> write Parquet."""
+class JobArgs(Args):
+    """A job's args: every job reads `input` and writes `output`."""
 
-    input: str  # Parquet files or JSON Lines (*.jsonl): a local path or a gs:// prefix
-    output: str  # <output>/results (Parquet), <output>/quarantine (Parquet), <output>/_SUMMARY.json
-    stage: Literal["embeddings", "llm"] = "embeddings"
-    id_column: str = "id"
-    text_column: str = "text"
-    chunk_chars: int = Field(2000, ge=100)  # longer texts are split into chunks of this size
-    preprocess_tasks: int = Field(4, ge=1)  # CPU preprocessing: parallel tasks
-    model: ActorPool = ActorPool()
-    num_gpus: float = Field(1, ge=0)  # per model actor in the cluster profile
-    # llm stage
-    model_source: str | None = None
-    prompt: str = "Summarize in one sentence:\n{text}"
-    max_tokens: int = Field(64, ge=1)
-    tensor_parallel_size: int = Field(1, ge=1)
-    pipeline_parallel_size: int = Field(1, ge=1)
-    profile: Profile = "cluster"
+    input: str = Field(description="what the job reads: a local path or gs:// prefix")
+    output: str = Field(description="where the job writes: a local path or gs:// prefix")
+
+
+class BatchJobArgs(JobArgs):
+    """A Ray Data batch-inference job: read -> preprocess (CPU) -> model stage -> write Parquet.
+
+    `input`: Parquet files or JSON Lines (*.jsonl); `output`: `results/` (Parquet), `quarantine/`
+    (Parquet, with reasons) and `_SUMMARY.json`."""
+
+    stage: Literal["embeddings", "llm"] = Field("embeddings", description="the model stage")
+    id_column: str = Field("id", description="the rows' id column")
+    text_column: str = Field("text", description="the rows' text column")
+    chunk_chars: int = Field(2000, ge=100, description="longer texts are split into chunks of this size")
+    preprocess_tasks: int = Field(4, ge=1, description="parallel CPU preprocessing tasks")
+    model: ActorPool = Field(ActorPool(), description="the model stage's actor pool")
+    num_gpus: float = Field(1, ge=0, description="GPUs per model actor")
+    model_source: str | None = Field(None, description="stage llm: the model's weights")
+    prompt: str = Field("Summarize in one sentence:\n{text}", description="stage llm: the prompt ({text} is the row)")
+    max_tokens: int = Field(64, ge=1, description="stage llm: tokens generated per row")
+    tensor_parallel_size: int = Field(1, ge=1, description="stage llm: GPUs a layer is split over")
+    pipeline_parallel_size: int = Field(1, ge=1, description="stage llm: GPUs the layers are spread over")
 
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> "BatchJobArgs":
@@ -155,3 +206,7 @@ class BatchJobArgs(Args):
         if self.stage == "llm":
             return self.tensor_parallel_size * self.pipeline_parallel_size
         return self.num_gpus
+
+    def local(self) -> Self:
+        llm = {"model_source": tiny_llm(), **LOCAL_MODEL} if self.model_source else {}
+        return self.updated(profile="cpu", **llm)

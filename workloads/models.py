@@ -13,7 +13,3 @@ def load_minilm(device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(get_model_path()), device=device)
-
-
-def gpu_or_cpu(num_gpus: float) -> str:
-    return "cuda" if num_gpus > 0 else "cpu"

@@ -1,28 +1,11 @@
 """One local Ray (and Serve on a free port) for all payload tests; models made locally."""
 
 import os
-import time
 
 import pytest
 
-from tools.local import ENV as LOCAL_ENV
-from tools.local import free_port
-
-
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):
-    """Poll `condition` until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(interval_s)
-    raise TimeoutError(f"{what} not within {timeout_s:.0f}s")
-
-
-def pytest_collection_modifyitems(items):
-    """Tests that start their own local Ray (the `make local` tool) run first, before the shared
-    test Ray exists: two local Rays on one machine contend for the dashboard agent's port."""
-    items.sort(key=lambda item: item.get_closest_marker("own_ray") is None)
+from workloads.local import ENV as LOCAL_ENV
+from workloads.local import free_port
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
-"""Every payload a stack can name exists in workloads/ with a builder the catalog's args fit."""
+"""Every payload a stack can name exists in workloads/ with a builder the catalog's args fit, and
+its args carry what is particular to it (resources, laptop swaps, an example request)."""
 
 import importlib
 
 import pytest
 
 from workloads import catalog
+from workloads.config import BatchJobArgs, EmbeddingAppArgs, LLMAppArgs
 
 
 @pytest.mark.parametrize("name", sorted(catalog.SERVICES))
@@ -17,3 +19,31 @@ def test_service_payload_builders_exist(name):
 @pytest.mark.parametrize("name", sorted(catalog.JOBS))
 def test_job_payload_modules_run_as_main(name):
     assert importlib.util.find_spec(f"{catalog.JOBS[name].module}.__main__") is not None
+
+
+def test_actor_options_give_gpus_in_the_cluster_and_no_reservations_on_a_laptop():
+    cluster = EmbeddingAppArgs(num_gpus=0.5)
+    assert cluster.actor_options(0.5) == {"num_gpus": 0.5} and cluster.device(0.5) == "cuda"
+    assert cluster.actor_options() == {}  # an ingress: Serve's default of one CPU
+    laptop = cluster.local()
+    assert laptop.profile == "cpu" and laptop.num_gpus == 0.5  # the args stay; only their effect moves
+    assert laptop.actor_options(0.5) == {"num_cpus": 0} and laptop.device(0.5) == "cpu"
+    assert laptop.actor_options(0.5, laptop_cpus=0.25) == {"num_cpus": 0.25}
+
+
+def test_llm_local_swaps_put_the_tiny_model_on_one_cpu_engine(tiny_llm):
+    args = LLMAppArgs(
+        models=[{"model_id": "big", "model_source": "gs://b/big", "tensor_parallel_size": 4, "max_model_len": 8192}],
+        accelerator_type="L4",
+    )
+    [model] = args.local().models
+    assert (model.model_id, model.model_source, model.gpus, model.max_model_len) == ("big", tiny_llm, 1, 1024)
+    assert args.local().profile == "cpu" and args.local().accelerator_type == "L4"  # ignored on CPU by llm.py
+    assert '"model": "big"' in args.example_request("http://x/chat")
+
+
+def test_batch_local_swaps_only_touch_an_llm_stage(tiny_llm):
+    embed = BatchJobArgs(input="gs://in", output="gs://out")
+    assert embed.local().model_dump() == {**embed.model_dump(), "profile": "cpu"}
+    llm = BatchJobArgs(input="gs://in", output="gs://out", stage="llm", model_source="gs://m", tensor_parallel_size=2)
+    assert (llm.local().model_source, llm.local().tensor_parallel_size) == (tiny_llm, 1)

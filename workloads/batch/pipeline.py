@@ -19,7 +19,7 @@ from pyarrow import fs
 from ray.data import ActorPoolStrategy, Dataset, SaveMode, TaskPoolStrategy
 
 from workloads.config import BatchJobArgs
-from workloads.models import gpu_or_cpu, load_minilm
+from workloads.models import load_minilm
 
 RESULTS, QUARANTINE, SUMMARY = "results", "quarantine", "_SUMMARY.json"
 RAW_LINE = "_line"  # a JSON Lines row before parsing
@@ -38,7 +38,7 @@ def _is_jsonl(path: str) -> bool:
 
 def read(args: BatchJobArgs) -> Dataset:
     # On a laptop a whole CPU per read task can starve everything else on 2 cores.
-    remote_args = {"num_cpus": 0.25} if args.profile == "cpu" else {}
+    remote_args = args.actor_options(laptop_cpus=0.25)
     if _is_jsonl(args.input):
         # Lines as text: one bad line must become one quarantined row, not a failed read.
         lines = ray.data.read_text(args.input, file_extensions=["jsonl", "json"], **remote_args)
@@ -110,8 +110,8 @@ def preprocess(batch: pd.DataFrame, args: BatchJobArgs) -> pd.DataFrame:
 class Embedder:
     """Model-stage actor: MiniLM embeddings of a batch of chunks."""
 
-    def __init__(self, num_gpus: float):
-        self.model = load_minilm(gpu_or_cpu(num_gpus))
+    def __init__(self, device: str):
+        self.model = load_minilm(device)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         vectors = self.model.encode(batch["text"].tolist(), normalize_embeddings=True, convert_to_numpy=True)
@@ -120,14 +120,13 @@ class Embedder:
 
 
 def embed(good: Dataset, args: BatchJobArgs) -> Dataset:
-    cpu = args.profile == "cpu"
     return good.map_batches(
         Embedder,
-        fn_constructor_kwargs={"num_gpus": 0 if cpu else args.num_gpus},
+        fn_constructor_kwargs={"device": args.device(args.num_gpus)},
         batch_size=args.model.batch_size,
         batch_format="pandas",
         compute=ActorPoolStrategy(min_size=args.model.min_actors, max_size=args.model.max_actors),
-        **({"num_cpus": 0.5} if cpu else {"num_gpus": args.num_gpus}),
+        **args.actor_options(args.num_gpus, laptop_cpus=0.5),
     )
 
 
@@ -175,13 +174,12 @@ def generate(good: Dataset, args: BatchJobArgs) -> Dataset:
 
 def plan(args: BatchJobArgs) -> tuple[Dataset, Dataset]:
     """The results and quarantine datasets (lazy: nothing runs until they are consumed)."""
-    cpu = args.profile == "cpu"
     prepared = read(args).map_batches(
         preprocess,
         fn_kwargs={"args": args},
         batch_format="pandas",
         compute=TaskPoolStrategy(size=args.preprocess_tasks),
-        num_cpus=0.25 if cpu else 1,
+        **args.actor_options(laptop_cpus=0.25),
     )
     good = prepared.map_batches(lambda b: b[b["error"].isna()].drop(columns=["error", "raw"]), batch_format="pandas")
     bad = prepared.map_batches(lambda b: b[b["error"].notna()][["source_id", "error", "raw"]], batch_format="pandas")

@@ -8,7 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "build" / "models" / "tiny-llama"
+from workloads.local import BUILD
+
+DEFAULT_DIR = BUILD / "models" / "tiny-llama"
 VERSION = 1  # bump when the recipe changes; the cache is keyed on it
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from workloads.config import ComposeAppArgs
-from workloads.models import gpu_or_cpu, load_minilm
+from workloads.models import load_minilm
 
 
 @serve.deployment
@@ -26,8 +26,8 @@ class Preprocess:
 
 @serve.deployment
 class Embed:
-    def __init__(self, num_gpus: float, labels: dict[str, str]):
-        self.model = load_minilm(gpu_or_cpu(num_gpus))
+    def __init__(self, device: str, labels: dict[str, str]):
+        self.model = load_minilm(device)
         self.labels = list(labels)
         self.label_vectors = self.model.encode(list(labels.values()), normalize_embeddings=True)
 
@@ -68,11 +68,11 @@ class Pipeline:
 def build_app(args: dict):
     """Serve builder (import path `workloads.serving.compose:build_app`)."""
     config = ComposeAppArgs.model_validate(args)
-    cpu = config.profile == "cpu"
-    light = {"ray_actor_options": {"num_cpus": 0}} if cpu else {}
-    embed_options = {"num_cpus": 0} if cpu else {"num_gpus": config.num_gpus}
-    return Pipeline.options(**light).bind(
-        Preprocess.options(**light).bind(config.max_input_chars),
-        Embed.options(ray_actor_options=embed_options).bind(0 if cpu else config.num_gpus, config.labels),
-        Postprocess.options(**light).bind(),
+    light = config.actor_options()
+    return Pipeline.options(ray_actor_options=light).bind(
+        Preprocess.options(ray_actor_options=light).bind(config.max_input_chars),
+        Embed.options(ray_actor_options=config.actor_options(config.num_gpus)).bind(
+            config.device(config.num_gpus), config.labels
+        ),
+        Postprocess.options(ray_actor_options=light).bind(),
     )

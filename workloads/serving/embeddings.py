@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from workloads.config import EMBEDDER_DEPLOYMENT, EmbeddingAppArgs
-from workloads.models import MINILM, gpu_or_cpu, load_minilm
+from workloads.config import EmbeddingAppArgs
+from workloads.models import MINILM, load_minilm
 
 
 class EmbeddingRequest(BaseModel):
@@ -20,10 +20,10 @@ class EmbeddingRequest(BaseModel):
 api = FastAPI(title="rayplane embeddings")
 
 
-@serve.deployment(name=EMBEDDER_DEPLOYMENT)
+@serve.deployment
 class Embedder:
-    def __init__(self, num_gpus: float, max_batch_size: int, batch_wait_timeout_s: float):
-        self.model = load_minilm(gpu_or_cpu(num_gpus))
+    def __init__(self, device: str, max_batch_size: int, batch_wait_timeout_s: float):
+        self.model = load_minilm(device)
         self.embed.set_max_batch_size(max_batch_size)
         self.embed.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
@@ -62,10 +62,9 @@ class EmbeddingAPI:
 def build_app(args: dict):
     """Serve builder (import path `workloads.serving.embeddings:build_app`)."""
     config = EmbeddingAppArgs.model_validate(args)
-    cpu = config.profile == "cpu"
     embedder = Embedder.options(
         autoscaling_config=config.autoscaling.model_dump(),
-        ray_actor_options={"num_cpus": 0} if cpu else {"num_gpus": config.num_gpus},
-    ).bind(0 if cpu else config.num_gpus, config.max_batch_size, config.batch_wait_timeout_s)
-    ingress = EmbeddingAPI.options(ray_actor_options={"num_cpus": 0}) if cpu else EmbeddingAPI
+        ray_actor_options=config.actor_options(config.num_gpus),
+    ).bind(config.device(config.num_gpus), config.max_batch_size, config.batch_wait_timeout_s)
+    ingress = EmbeddingAPI.options(ray_actor_options=config.actor_options())
     return ingress.bind(embedder, config.max_input_chars)

@@ -24,7 +24,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
     placement = {}
     if app.profile == "cpu":
         engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
-        deployment["ray_actor_options"] = {"num_cpus": 0}
+        deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
     source = model.model_source
     if source.startswith(("gs://", "s3://")):  # Ray Serve LLM mirrors bucket weights to the node
@@ -44,5 +44,5 @@ def build_app(args: dict):
     app = LLMAppArgs.model_validate(args)
     serving = {"llm_configs": [llm_config(model, app) for model in app.models]}
     if app.profile == "cpu":
-        serving["ingress_deployment_config"] = {"ray_actor_options": {"num_cpus": 0}}
+        serving["ingress_deployment_config"] = {"ray_actor_options": app.actor_options()}
     return build_openai_app(serving)

@@ -8,8 +8,10 @@ cover every team namespace at once. Ray's Grafana dashboards: see README ("Ray d
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import kuberay
-from components.config import Model
+from components.addons.kit import AddOn
+from components.addons.kuberay import CHART as KUBERAY
+from components.addons.kuberay import METRICS_PORT as OPERATOR_METRICS_PORT
+from components.config import Model, PlatformStack
 
 API_VERSION = "monitoring.googleapis.com/v1"
 RAY_METRICS_PORT = 8080
@@ -40,8 +42,13 @@ def _monitor(
     )
 
 
-class RayMonitoring(pulumi.ComponentResource):
-    def __init__(self, prefix: str, operator: kuberay.KubeRayOperator, opts: pulumi.ResourceOptions | None = None):
+class RayMonitoring(AddOn):
+    @staticmethod
+    def wanted(config: PlatformStack) -> bool:
+        return config.addons.monitoring
+
+    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        prefix = config.prefix
         super().__init__("rayplane:platform:RayMonitoring", f"{prefix}-ray-monitoring", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         head = PodMonitoringSpec(
@@ -54,14 +61,14 @@ class RayMonitoring(pulumi.ComponentResource):
         self.heads = _monitor(f"{prefix}-ray-heads", "ClusterPodMonitoring", head, child)
         self.workers = _monitor(f"{prefix}-ray-workers", "ClusterPodMonitoring", workers, child)
         operator_spec = PodMonitoringSpec(
-            selector={"matchLabels": {"app.kubernetes.io/name": kuberay.CHART}},
-            endpoints=[Endpoint(port=kuberay.METRICS_PORT)],
+            selector={"matchLabels": {"app.kubernetes.io/name": KUBERAY.chart}},
+            endpoints=[Endpoint(port=OPERATOR_METRICS_PORT)],
         )
         self.operator = _monitor(
             f"{prefix}-kuberay-operator",
             "PodMonitoring",
             operator_spec,
-            pulumi.ResourceOptions(parent=self, depends_on=[operator.release]),  # its namespace comes with it
-            namespace=kuberay.NAMESPACE,
+            pulumi.ResourceOptions(parent=self, depends_on=after),  # the operator's namespace comes with it
+            namespace=KUBERAY.namespace,
         )
         self.register_outputs({})

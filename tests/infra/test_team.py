@@ -13,7 +13,7 @@ import yaml
 
 from components import payload
 from components.config import ConfigError
-from tests.conftest import render_values, rendered, stack_values
+from tests.infra.conftest import render_values, rendered, stack_values
 
 RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 RAY_JOB = "kubernetes:ray.io/v1:RayJob"
@@ -64,9 +64,10 @@ def test_serve_config_comes_from_the_typed_app_args():
     service = ray_object("search-dev", "RayService", "embed")
     [app] = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
     assert app["import_path"] == "workloads.serving.embeddings:build_app"
+    # The app's builder sets its deployments' options from these args (no overrides beside them).
     assert app["args"]["profile"] == "cluster" and app["args"]["num_gpus"] == 0.5
-    [deployment] = app["deployments"]
-    assert deployment["ray_actor_options"] == {"num_gpus": 0.5}  # fractional: two replicas per L4
+    assert app["args"]["autoscaling"] == {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16.0}
+    assert "deployments" not in app
     assert app["runtime_env"]["working_dir"] == rendered("search-dev").outputs["payloadUri"]
     assert "sentence-transformers==6.2.0" in app["runtime_env"]["pip"]
     chat = ray_object("search-prod", "RayService", "chat")

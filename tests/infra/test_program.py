@@ -5,7 +5,7 @@ import json
 import kubernetes_validate
 import pytest
 
-from tests.conftest import PLATFORM_STACKS, TEAM_STACKS, rendered, stack_values
+from tests.infra.conftest import PLATFORM_STACKS, TEAM_STACKS, rendered, stack_values
 from tools import render as render_tool
 
 

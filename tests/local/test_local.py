@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import requests
 
-from tests.workloads.conftest import wait_for
-from tools.local import LOCAL, free_port, local_application, team_config
+from tests.conftest import wait_for
+from tools.local import LOCAL, local_application, team_config
+from workloads.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,16 +5,15 @@ keywords are ignored) plus the API server's strict field validation: no field th
 not declare, unless the schema preserves unknown fields."""
 
 import functools
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import rendered
-from tools.render import stack_names
+from tests.infra.conftest import rendered
+from tools.render import ROOT, stack_names
 
-CRDS = Path(__file__).resolve().parents[1].parent / "shared" / "kuberay-v1.7.0" / "crds"
+CRDS = ROOT.parent / "shared" / "kuberay-v1.7.0" / "crds"
 
 
 def _schemas() -> dict[str, dict]:

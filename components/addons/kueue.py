@@ -11,14 +11,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.addons.kit import AddOn, Chart
 from components.config import GpuNodePool, Model, PlatformStack
 from components.gpu import ACCELERATORS, machine_shape
 from components.gpu_profiles import DEVICE_CLASSES
-from components.node_pools import GPU_TOLERATION, POOL_LABEL
+from components.scheduling import GPU_TOLERATION, POOL_LABEL, SYSTEM_POOL, on_system_pool
 
-CHART = "oci://registry.k8s.io/kueue/charts/kueue"
-VERSION = "0.20.0"
-NAMESPACE = "kueue-system"
+CHART = Chart(
+    release="kueue", chart="oci://registry.k8s.io/kueue/charts/kueue", version="0.20.0", namespace="kueue-system"
+)
 API_VERSION = "kueue.x-k8s.io/v1beta2"
 COHORT = "rayplane"
 # Kueue quota names for DRA devices (Configuration.resources.deviceClassMappings).
@@ -93,45 +94,49 @@ def cluster_queue_spec(config: PlatformStack, pool: GpuNodePool, system_flavor: 
     return ClusterQueueSpec(resourceGroups=[group]).model_dump(by_alias=True)
 
 
-def values(config: PlatformStack) -> dict:
+class ControllerManager(Model):
+    feature_gates: list[dict] = []
+    node_selector: dict = on_system_pool()
+
+
+class ManagerConfig(Model):
+    controller_manager_config_yaml: str  # the manager's Configuration, as the chart takes it
+
+
+class KueueValues(Model):
+    controller_manager: ControllerManager
+    manager_config: ManagerConfig
+
+
+def values(config: PlatformStack) -> KueueValues:
     kueue_config = KueueConfiguration()
     gates = []
     if config.dra_pools:
         mappings = [{"name": name, "deviceClassNames": [cls]} for name, cls in DRA_RESOURCES.items()]
         kueue_config = KueueConfiguration(resources={"deviceClassMappings": mappings})
         gates = [{"name": "DynamicResourceAllocation", "enabled": True}]  # alpha in Kueue
-    return {
-        "controllerManager": {"featureGates": gates, "nodeSelector": {POOL_LABEL: "system"}},
-        "managerConfig": {
-            "controllerManagerConfigYaml": yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
-        },
-    }
+    manager_config = yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
+    return KueueValues(
+        controllerManager=ControllerManager(featureGates=gates),
+        managerConfig=ManagerConfig(controllerManagerConfigYaml=manager_config),
+    )
 
 
-class Kueue(pulumi.ComponentResource):
-    def __init__(
-        self,
-        config: PlatformStack,
-        depends_on: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+class Kueue(AddOn):
+    @staticmethod
+    def wanted(config: PlatformStack) -> bool:
+        return config.addons.kueue.enabled
+
+    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
         prefix = config.prefix
         super().__init__("rayplane:platform:Kueue", f"{prefix}-kueue", None, opts)
-        # After the KubeRay operator: Kueue enables its Ray integrations only for CRDs it finds.
-        self.release = k8s.helm.v3.Release(
-            f"{prefix}-kueue",
-            name="kueue",
-            chart=CHART,
-            version=VERSION,
-            namespace=NAMESPACE,
-            create_namespace=True,
-            values=values(config),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        self.release = CHART.install(
+            f"{prefix}-kueue", values(config), pulumi.ResourceOptions(parent=self, depends_on=after)
         )
         # Queues and flavors go through Kueue's webhooks: the release must be ready first.
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        system_name = f"{prefix}-system"
-        system_flavor = self._flavor(system_name, {POOL_LABEL: "system"}, [], after_kueue)
+        system_name = f"{prefix}-{SYSTEM_POOL}"
+        system_flavor = self._flavor(system_name, on_system_pool(), [], after_kueue)
         self.queues: dict[str, str] = {}
         for pool in config.node_pools:
             name = f"{prefix}-{pool.name}"

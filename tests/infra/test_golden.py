@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import rendered
-from tools.render import stack_names, write
+from tests.infra.conftest import rendered
+from tools.render import ROOT, stack_names, write
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = ROOT / "tests" / "golden"
 
 
 def _files(folder: Path) -> dict[str, str]:

@@ -3,7 +3,7 @@
 import yaml
 
 from components.cluster import NODE_ROLES
-from tests.conftest import render_values, rendered, stack_values
+from tests.infra.conftest import render_values, rendered, stack_values
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"

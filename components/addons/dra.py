@@ -8,24 +8,23 @@ publishes the GPUs as ResourceSlices and creates the gpu.nvidia.com / mig.nvidia
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import Model
-from components.node_pools import DRA_LABELS, GPU_MODE_LABEL, GPU_TOLERATION
+from components.addons.kit import AddOn, Chart
+from components.config import Model, PlatformStack
+from components.gpu_profiles import driver_feature_gates
+from components.scheduling import DRA_LABELS, GPU_MODE_LABEL, GPU_TOLERATION, node_affinity
 
-CHART = "nvidia-dra-driver-gpu"
-CHART_VERSION = "25.12.0"
-CHART_REPO = "https://helm.ngc.nvidia.com/nvidia"
-NAMESPACE = "nvidia-dra-driver-gpu"
+CHART = Chart(
+    release="nvidia-dra-driver-gpu",
+    chart="nvidia-dra-driver-gpu",
+    version="25.12.0",
+    repo="https://helm.ngc.nvidia.com/nvidia",
+    namespace="nvidia-dra-driver-gpu",
+)
 DRIVER_ROOT = "/home/kubernetes/bin/nvidia"  # where GKE's installer puts the driver on COS
 PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
 
 # Node affinity that matches dra pools only (device-plugin pools get GKE's own driver and plugin).
-DRA_NODES = {
-    "nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_MODE_LABEL, "operator": "In", "values": ["dra"]}]}]
-        }
-    }
-}
+DRA_NODES = node_affinity({GPU_MODE_LABEL: ["dra"]})
 
 
 class KubeletPluginValues(Model):
@@ -78,7 +77,6 @@ def driver_installer(driver_version: str) -> dict:
         f"chmod 755 /root{DRIVER_ROOT}\n"
     )
     labels = {"k8s-app": "nvidia-driver-installer"}
-    dra_pool_terms = [{"key": key, "operator": "In", "values": [value]} for key, value in DRA_LABELS.items()]
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -90,13 +88,7 @@ def driver_installer(driver_version: str) -> dict:
                 "metadata": {"labels": labels},
                 "spec": {
                     "priorityClassName": "system-node-critical",
-                    "affinity": {
-                        "nodeAffinity": {
-                            "requiredDuringSchedulingIgnoredDuringExecution": {
-                                "nodeSelectorTerms": [{"matchExpressions": dra_pool_terms}]
-                            }
-                        }
-                    },
+                    "affinity": node_affinity({key: [value] for key, value in DRA_LABELS.items()}),
                     "tolerations": [{"operator": "Exists"}],
                     "hostNetwork": True,
                     "hostPID": True,
@@ -120,31 +112,27 @@ def driver_installer(driver_version: str) -> dict:
     }
 
 
-class NvidiaDra(pulumi.ComponentResource):
-    def __init__(
-        self,
-        prefix: str,
-        driver_version: str,
-        feature_gates: dict[str, bool],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+class NvidiaDra(AddOn):
+    @staticmethod
+    def wanted(config: PlatformStack) -> bool:
+        return bool(config.dra_pools)
+
+    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        prefix = config.prefix
         super().__init__("rayplane:platform:NvidiaDra", f"{prefix}-nvidia-dra", None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        manifest = driver_installer(driver_version)
+        manifest = driver_installer(config.addons.gpu_driver_version)
         self.driver_installer = k8s.apps.v1.DaemonSet(
-            f"{prefix}-nvidia-driver-installer", metadata=manifest["metadata"], spec=manifest["spec"], opts=child
+            f"{prefix}-nvidia-driver-installer",
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
-        values = DraDriverValues(featureGates={gate: on for gate, on in feature_gates.items() if on})
+        gates = driver_feature_gates(config.gpu_profiles)
+        values = DraDriverValues(featureGates={gate: on for gate, on in gates.items() if on})
         # The kubelet plugin needs the kernel driver: install it first.
-        self.release = k8s.helm.v3.Release(
+        self.release = CHART.install(
             f"{prefix}-nvidia-dra-driver",
-            name="nvidia-dra-driver-gpu",
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPO},
-            namespace=NAMESPACE,
-            create_namespace=True,
-            values=values.model_dump(by_alias=True),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.driver_installer]),
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.driver_installer]),
         )
         self.register_outputs({"release": self.release.status})

@@ -4,11 +4,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components import kuberay, kueue
+from components import addons
+from components.addons import kuberay, kueue
+from components.addons.kit import AddOn
 from components.config import GpuProfile
 from components.gpu_profiles import claim_template_spec
-from components.node_pools import DRA_LABELS, GPU_TOLERATION
-from tests.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
+from components.scheduling import DRA_LABELS, GPU_TOLERATION
+from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
@@ -147,7 +149,7 @@ def test_kuberay_operator_release_is_pinned(stack):
     operator = release(rendered(stack), "kuberay-operator")["inputs"]
     assert (operator["chart"], operator["version"]) == ("kuberay-operator", "1.7.0")
     assert operator["repositoryOpts"] == {"repo": "https://ray-project.github.io/kuberay-helm/"}
-    assert operator["namespace"] == kuberay.NAMESPACE
+    assert operator["namespace"] == kuberay.CHART.namespace
     values = operator["values"]
     assert values["image"]["tag"] == "v1.7.0"
     assert values["nodeSelector"] == {"rayplane.dev/pool": "system"}
@@ -159,7 +161,7 @@ def test_kuberay_operator_release_is_pinned(stack):
 def test_kueue_is_pinned_ordered_after_kuberay_and_queues_after_kueue():
     prod = rendered("prod")
     kueue_release = release(prod, "kueue")
-    assert (kueue_release["inputs"]["chart"], kueue_release["inputs"]["version"]) == (kueue.CHART, "0.20.0")
+    assert (kueue_release["inputs"]["chart"], kueue_release["inputs"]["version"]) == (kueue.CHART.chart, "0.20.0")
     assert "rayplane-prod-kuberay-operator" in kueue_release["dependsOn"]
     for kind in ("ClusterQueue", "ResourceFlavor"):
         for obj in prod.of_type(f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}"):
@@ -200,7 +202,7 @@ def test_ray_metrics_are_scraped_on_the_ray_ports():
     assert workers["spec"]["selector"] == {"matchLabels": {"ray.io/node-type": "worker"}}
     assert [e["port"] for e in workers["spec"]["endpoints"]] == [8080]
     operator = monitors["rayplane-prod-kuberay-operator"]
-    assert operator["kind"] == "PodMonitoring" and operator["metadata"]["namespace"] == kuberay.NAMESPACE
+    assert operator["kind"] == "PodMonitoring" and operator["metadata"]["namespace"] == kuberay.CHART.namespace
     assert [e["port"] for e in operator["spec"]["endpoints"]] == [kuberay.METRICS_PORT]
 
 
@@ -209,3 +211,17 @@ def test_everything_in_cluster_uses_the_stacks_own_provider(stack):
     objects = [r for r in rendered(stack).resources if r["type"].startswith("kubernetes:")]
     assert objects and all(r["provider"] for r in objects)  # never the ambient kubeconfig
     assert len({r["provider"] for r in objects}) == 1
+
+
+def test_install_order_lists_every_add_on_once_after_what_it_waits_for():
+    order = [step.addon for step in addons.INSTALL_ORDER]
+    assert sorted(a.__name__ for a in order) == sorted(a.__name__ for a in AddOn.__subclasses__())
+    for i, step in enumerate(addons.INSTALL_ORDER):
+        assert set(step.after) <= set(order[:i]), step
+
+
+def test_an_add_on_waits_for_the_helm_release_of_what_it_is_ordered_behind():
+    prod = rendered("prod")
+    monitor = prod.one("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")
+    assert monitor["dependsOn"] == ["rayplane-prod-kuberay-operator"]
+    assert release(prod, "kuberay-operator")["dependsOn"] == []  # ordered behind nothing

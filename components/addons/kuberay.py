@@ -1,0 +1,50 @@
+"""The KubeRay operator (official Helm chart, pinned): the RayCluster, RayJob and RayService CRDs
+and their controller. Every Ray custom resource in any stack needs it first."""
+
+import pulumi
+
+from components.addons.kit import AddOn, Chart
+from components.config import Model, PlatformStack
+from components.scheduling import on_system_pool
+
+VERSION = "1.7.0"  # CRDs in ../shared/kuberay-v1.7.0 validate what team stacks render
+CHART = Chart(
+    release="kuberay-operator",
+    chart="kuberay-operator",
+    version=VERSION,
+    repo="https://ray-project.github.io/kuberay-helm/",
+    namespace="kuberay-system",
+)
+METRICS_PORT = 8080
+
+
+class KubeRayValues(Model):
+    image: dict = {"repository": "quay.io/kuberay/operator", "tag": f"v{VERSION}"}
+    feature_gates: list[dict]
+    batch_scheduler: dict
+    metrics: dict
+    node_selector: dict = on_system_pool()  # never on (tainted, scarce) GPU nodes
+    # The chart's default caps CPU at 100m, which throttles reconciles of many clusters.
+    resources: dict = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def values(config: PlatformStack) -> KubeRayValues:
+    kuberay = config.addons.kuberay
+    return KubeRayValues(
+        featureGates=[{"name": name, "enabled": on} for name, on in sorted(kuberay.feature_gates.items())],
+        batchScheduler={"name": kuberay.batch_scheduler},
+        # Managed Prometheus scrapes the operator through a PodMonitoring, not a ServiceMonitor.
+        metrics={"enabled": kuberay.metrics, "serviceMonitor": {"enabled": False}},
+    )
+
+
+class KubeRayOperator(AddOn):
+    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        prefix = config.prefix
+        super().__init__("rayplane:platform:KubeRayOperator", f"{prefix}-kuberay", None, opts)
+        self.release = CHART.install(
+            f"{prefix}-kuberay-operator",
+            values(config),
+            pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+        self.register_outputs({"release": self.release.status})

@@ -1,0 +1,345 @@
+"""Platform stack config: the network, the GKE cluster, its GPU node pools and GPU profiles, and
+the cluster add-ons. One platform stack per environment (`kind: platform`)."""
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.config.base import PROJECT, QUANTITY, REGION, ZONE, Model, Name, Zone, max_not_below
+from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
+from components.scheduling import SYSTEM_POOL
+
+MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
+GKE_NODE_POOL_NAME_MAX = 40
+PULUMI_SUFFIX_LEN = 8  # auto-naming appends "-" + 7 random characters
+K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+(-gke\.\d+)?)?$")
+
+AcceleratorType = Literal[tuple(ACCELERATORS)]  # type: ignore[valid-type]
+GpuMode = Literal["dra", "device-plugin"]
+Sharing = Literal["exclusive", "time-sliced", "mps", "mig"]
+
+
+class AuthorizedNetwork(Model):
+    name: str = Field(description="a label for the network, shown in the GKE console")
+    cidr: ipaddress.IPv4Network = Field(description="an IPv4 range allowed to reach the control plane")
+
+
+class ControlPlane(Model):
+    """Private nodes always; the public endpoint only when asked for, and only for these CIDRs."""
+
+    authorized_networks: list[AuthorizedNetwork] = Field([], description="who may reach the control plane")
+    public_endpoint: bool = Field(
+        False, description="give the control plane a public IP (needs authorizedNetworks); else private only"
+    )
+
+    @field_validator("public_endpoint")
+    @classmethod
+    def _needs_networks(cls, public: bool, info: ValidationInfo) -> bool:
+        if public and not info.data.get("authorized_networks"):
+            raise ValueError("a public endpoint needs at least one entry in authorizedNetworks")
+        return public
+
+
+class Network(Model):
+    nodes_cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/20"), description="the nodes' subnet")
+    pods_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.16.0.0/14"), description="the subnet's secondary range for pods"
+    )
+    services_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.20.0.0/20"), description="the subnet's secondary range for services"
+    )
+
+    @field_validator("pods_cidr", "services_cidr")
+    @classmethod
+    def _no_overlap(cls, cidr: ipaddress.IPv4Network, info: ValidationInfo) -> ipaddress.IPv4Network:
+        for other in ("nodes_cidr", "pods_cidr"):
+            if other != info.field_name and other in info.data and cidr.overlaps(info.data[other]):
+                raise ValueError(f"{cidr} overlaps {to_camel(other)} {info.data[other]}")
+        return cidr
+
+
+class Autoscaling(Model):
+    """Node counts are totals across the pool's zones; 0 lets an idle GPU pool scale away."""
+
+    min_nodes: int = Field(0, ge=0, description="fewest nodes, across all the pool's zones")
+    max_nodes: int = Field(1, ge=1, description="most nodes, across all the pool's zones")
+
+    _max_not_below_min = field_validator("max_nodes")(max_not_below("min_nodes"))
+
+
+class SystemPool(Model):
+    """The small CPU pool for system pods, the KubeRay operator and Ray heads."""
+
+    machine_type: str = Field("e2-standard-4", description="machine type of the system pool")
+    autoscaling: Autoscaling = Field(Autoscaling(minNodes=1, maxNodes=3), description="node counts of the system pool")
+
+
+class Cluster(Model):
+    location: str = Field(description="a region (regional cluster) or a zone (zonal cluster)")
+    kubernetes_version: str = Field(
+        "1.34", description="minimum control-plane version; the release channel upgrades (DRA needs >= 1.34)"
+    )
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field("REGULAR", description="GKE release channel")
+    deletion_protection: bool = Field(True, description="refuse to delete the cluster")
+    control_plane: ControlPlane = Field(ControlPlane(), description="who reaches the Kubernetes API")
+    system_pool: SystemPool = Field(SystemPool(), description="the CPU pool for system pods and Ray heads")
+    gateway_api: bool = Field(False, description="Gateway API on the cluster, for RayService incremental upgrades")
+    rbac_security_group: str | None = Field(
+        None,
+        pattern=r"^gke-security-groups@[\w.-]+$",
+        description="`gke-security-groups@<domain>`, so that team Google groups can be bound in RBAC",
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, location: str) -> str:
+        if not (REGION.match(location) or ZONE.match(location)):
+            raise ValueError(f"{location!r} is neither a region (e.g. us-central1) nor a zone (e.g. us-central1-a)")
+        return location
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        if not K8S_VERSION.match(version):
+            raise ValueError(f"{version!r} is not a GKE version (e.g. 1.34 or 1.34.1-gke.1829001)")
+        return version
+
+    @property
+    def region(self) -> str:
+        zone = ZONE.match(self.location)
+        return zone.group(1) if zone else self.location
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        return (1, int(K8S_VERSION.match(self.kubernetes_version).group(1)))
+
+
+class GpuNodePool(Model):
+    name: Name(30) = Field(description="the pool's name; team stacks and GPU profiles refer to it")
+    machine_type: str = Field(description="a machine type that carries the accelerator (e.g. g2-standard-8)")
+    accelerator: AcceleratorType = Field(description="GKE accelerator type")
+    accelerator_count: int | None = Field(
+        None, validate_default=True, description="GPUs per node (default: what the machine type carries)"
+    )
+    gpu_mode: GpuMode = Field(
+        "dra", description="`dra`: the NVIDIA DRA driver hands out GPUs; `device-plugin`: `nvidia.com/gpu` limits"
+    )
+    spot: bool = Field(False, description="Spot VMs")
+    autoscaling: Autoscaling = Field(Autoscaling(), description="node counts")
+    zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
+    disk_size_gb: int = Field(200, ge=50, description="boot disk (pd-ssd): the Ray image and model weights")
+
+    @field_validator("accelerator")
+    @classmethod
+    def _fits_machine(cls, accelerator: str, info: ValidationInfo) -> str:
+        if "machine_type" in info.data and (err := machine_type_error(accelerator, info.data["machine_type"])):
+            raise ValueError(err)
+        return accelerator
+
+    @field_validator("accelerator_count")
+    @classmethod
+    def _count(cls, count: int | None, info: ValidationInfo) -> int | None:
+        if "accelerator" not in info.data:
+            return count  # the accelerator is already reported
+        accelerator, machine_type = info.data["accelerator"], info.data["machine_type"]
+        if count is None:
+            return default_gpu_count(accelerator, machine_type)
+        if err := gpu_count_error(accelerator, machine_type, count):
+            raise ValueError(err)
+        return count
+
+
+class GpuClaim(Model):
+    """What one claim of a GPU profile asks for, and how its devices are shared (the part of a
+    profile that team stacks read back from the platform's exports)."""
+
+    name: Name(63) = Field(description="the profile's name; each profile becomes a ResourceClaimTemplate of it")
+    sharing: Sharing = Field("exclusive", description="how the processes of one pod share its GPUs")
+    count: int = Field(1, ge=1, description="GPUs (MIG devices for sharing mig) per claim, e.g. 2 for TP=2")
+    interval: Literal["Default", "Short", "Medium", "Long"] | None = Field(
+        None, description="time-sliced: the time slice"
+    )
+    active_thread_percentage: int | None = Field(None, ge=1, le=100, description="mps: share of SMs per client")
+    pinned_memory_limit: str | None = Field(
+        None, pattern=QUANTITY.pattern, description="mps: device memory per client (e.g. 10Gi)"
+    )
+    mig_profile: str | None = Field(None, description="mig: the MIG profile (e.g. 1g.10gb)")
+
+    @model_validator(mode="after")
+    def _options_fit_sharing(self) -> "GpuClaim":
+        options = {"interval": "time-sliced", "active_thread_percentage": "mps", "pinned_memory_limit": "mps"}
+        options["mig_profile"] = "mig"
+        for option, mode in options.items():
+            if getattr(self, option) is not None and self.sharing != mode:
+                raise ValueError(f"{to_camel(option)} only applies to sharing: {mode}")
+        if self.sharing == "mig" and self.mig_profile is None:
+            raise ValueError("sharing: mig needs a migProfile (e.g. 1g.10gb)")
+        return self
+
+    def unfit(self, pool: GpuNodePool) -> str | None:
+        """Why `pool` cannot satisfy this profile, or None if it can."""
+        if pool.gpu_mode != "dra":
+            return f"{pool.name} runs gpuMode {pool.gpu_mode}; GPU profiles need gpuMode dra"
+        if self.sharing == "mig":
+            if self.mig_profile not in ACCELERATORS[pool.accelerator].mig_profiles:
+                return f"{pool.name} ({pool.accelerator}) has no MIG profile {self.mig_profile}"
+        elif self.count > pool.accelerator_count:
+            return f"{pool.name} has {pool.accelerator_count} GPU(s) per node, the profile needs {self.count}"
+        return None
+
+
+class GpuProfile(GpuClaim):
+    """How a pod gets GPUs through DRA: a ResourceClaimTemplate in every team namespace that uses it."""
+
+    pools: list[str] = Field([], description="only these pools (default: every dra pool that can satisfy it)")
+
+
+class KubeRay(Model):
+    """Values of the kuberay-operator chart that a platform team chooses."""
+
+    feature_gates: dict[str, bool] = Field(
+        {
+            "RayClusterStatusConditions": True,
+            "RayJobDeletionPolicy": True,
+            "RayServiceIncrementalUpgrade": False,  # needs Gateway API on the cluster
+        },
+        description="the operator's feature gates",
+    )
+    batch_scheduler: Literal["", "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"] = Field(
+        "", description="a gang scheduler for Ray pods (Kueue needs none)"
+    )
+    metrics: bool = Field(True, description="the operator's metrics endpoint")
+
+
+class KueueQueue(Model):
+    """Quota of one GPU pool's ClusterQueue; defaults: the pool's full size at maxNodes."""
+
+    gpus: int | None = Field(None, ge=0, description="GPUs (default: the pool's at maxNodes)")
+    cpu: int | None = Field(None, ge=0, description="vCPUs (default: the pool's at maxNodes)")
+    memory_gib: int | None = Field(None, ge=0, description="memory in GiB (default: the pool's at maxNodes)")
+
+
+class Kueue(Model):
+    enabled: bool = Field(True, description="install Kueue, with a ClusterQueue per GPU pool")
+    queues: dict[str, KueueQueue] = Field({}, description="quota overrides, by GPU pool name")
+
+
+class Addons(Model):
+    kuberay: KubeRay = Field(KubeRay(), description="the KubeRay operator")
+    kueue: Kueue = Field(Kueue(), description="Kueue job queueing")
+    monitoring: bool = Field(True, description="Managed Prometheus scraping of Ray heads, workers and the operator")
+    gpu_driver_version: str = Field(
+        "default",
+        pattern=r"^(default|latest|[0-9]+\.[0-9]+(\.[0-9]+)?)$",
+        description="NVIDIA driver that GKE's installer puts on dra pools: default, latest or x.y.z",
+    )
+
+
+class PlatformStack(Model):
+    """A platform stack per environment: network, cluster, GPU node pools, add-ons."""
+
+    kind: Literal["platform"] = Field(description="`platform`: this stack builds a cluster")
+    project: str = Field(alias="gcp:project", pattern=PROJECT, description="the GCP project (the provider's key)")
+    prefix: Name(24) = Field(
+        # The node service account id is "<prefix>-nodes" and GCP caps those at 30 characters.
+        description="prefix of every logical and explicit physical name (the cluster is named after it)"
+    )
+    cluster: Cluster = Field(description="the GKE cluster")
+    network: Network = Field(Network(), description="the VPC's ranges")
+    node_pools: list[GpuNodePool] = Field([], description="GPU node pools")
+    gpu_profiles: list[GpuProfile] = Field([], description="GPU profiles that team stacks claim GPUs with (dra pools)")
+    addons: Addons = Field(Addons(), description="cluster add-ons")
+
+    @property
+    def workload_bucket(self) -> str:
+        return f"{self.project}-{self.prefix}-workloads"
+
+    @property
+    def dra_pools(self) -> list[GpuNodePool]:
+        return [pool for pool in self.node_pools if pool.gpu_mode == "dra"]
+
+    def profile_pools(self, profile: GpuProfile) -> list[GpuNodePool]:
+        """The pools that can satisfy `profile` (restricted to profile.pools when given)."""
+        candidates = [p for p in self.node_pools if not profile.pools or p.name in profile.pools]
+        return [pool for pool in candidates if profile.unfit(pool) is None]
+
+    def queue_quota(self, pool: GpuNodePool) -> KueueQueue:
+        """The Kueue quota of a GPU pool: config overrides, else the pool's size at maxNodes."""
+        given = self.addons.kueue.queues.get(pool.name, KueueQueue())
+        vcpus, gib = machine_shape(pool.machine_type) or (None, None)
+        nodes = pool.autoscaling.max_nodes
+        return KueueQueue(
+            gpus=given.gpus if given.gpus is not None else nodes * pool.accelerator_count,
+            cpu=given.cpu if given.cpu is not None else vcpus and nodes * vcpus,
+            memoryGib=given.memory_gib if given.memory_gib is not None else gib and nodes * gib,
+        )
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "PlatformStack":
+        errors = []
+        if len(self.workload_bucket) > 63:
+            errors.append(f"prefix: bucket name {self.workload_bucket!r} is longer than 63 characters")
+        seen = set()
+        for i, pool in enumerate(self.node_pools):
+            path = f"nodePools[{i}]"
+            if pool.name in seen or pool.name == SYSTEM_POOL:
+                errors.append(f"{path}.name: {pool.name!r} is already used by another node pool")
+            seen.add(pool.name)
+            longest = len(self.prefix) + 1 + len(pool.name) + PULUMI_SUFFIX_LEN
+            if longest > GKE_NODE_POOL_NAME_MAX:
+                errors.append(
+                    f"{path}.name: '{self.prefix}-{pool.name}' plus Pulumi's 8-character suffix is {longest}"
+                    f" characters; GKE allows {GKE_NODE_POOL_NAME_MAX}"
+                )
+            for j, zone in enumerate(pool.zones):
+                if not zone.startswith(self.cluster.region + "-"):
+                    errors.append(f"{path}.zones[{j}]: {zone} is not in the cluster's region {self.cluster.region}")
+            if pool.gpu_mode == "dra" and self.cluster.minor < MIN_DRA_VERSION:
+                errors.append(
+                    f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "
+                    f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
+                )
+        errors += self._profile_errors() + self._kueue_errors()
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def _profile_errors(self) -> list[str]:
+        errors, names, pools = [], set(), {pool.name: pool for pool in self.node_pools}
+        for i, profile in enumerate(self.gpu_profiles):
+            path = f"gpuProfiles[{i}]"
+            if profile.name in names:
+                errors.append(f"{path}.name: {profile.name!r} is already used by another profile")
+            names.add(profile.name)
+            for j, name in enumerate(profile.pools):
+                if name not in pools:
+                    errors.append(f"{path}.pools[{j}]: no node pool named {name!r}")
+                elif reason := profile.unfit(pools[name]):
+                    errors.append(f"{path}.pools[{j}]: {reason}")
+            if not self.profile_pools(profile) and not any(e.startswith(f"{path}.pools") for e in errors):
+                reasons = "; ".join(profile.unfit(p) for p in self.node_pools) or "there are no GPU node pools"
+                errors.append(f"{path}: no node pool can satisfy it ({reasons})")
+        return errors
+
+    def _kueue_errors(self) -> list[str]:
+        kueue, pools = self.addons.kueue, {pool.name: pool for pool in self.node_pools}
+        if not kueue.enabled:
+            return []
+        errors = [
+            f"addons.kueue.queues.{name}: no GPU node pool named {name!r}" for name in kueue.queues if name not in pools
+        ]
+        for i, pool in enumerate(self.node_pools):
+            quota = self.queue_quota(pool)
+            if quota.cpu is None or quota.memory_gib is None:
+                errors.append(
+                    f"nodePools[{i}].machineType: the size of {pool.machine_type} is unknown; set"
+                    f" addons.kueue.queues.{pool.name}.cpu and memoryGib"
+                )
+        if machine_shape(self.cluster.system_pool.machine_type) is None:
+            errors.append(
+                f"cluster.systemPool.machineType: the size of {self.cluster.system_pool.machine_type} is unknown"
+            )
+        return errors

@@ -1,0 +1,167 @@
+"""Team stack config: a team's namespace, identity and quota on a platform stack's cluster, and
+its services (RayServices) and jobs (RayJobs), each running a payload from `workloads/`."""
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from components.config.base import PROJECT, Model, Name, check_name, error_lines, max_not_below
+from workloads import catalog
+from workloads.config import Args
+
+
+class TeamQuota(Model):
+    """The namespace's ResourceQuota (requests)."""
+
+    cpu: int = Field(32, ge=0, description="vCPUs")
+    memory_gib: int = Field(128, ge=0, description="memory in GiB")
+    gpus: int = Field(4, ge=0, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
+
+
+class Team(Model):
+    name: Name(24) = Field(description="the team; also names its GCP service account `<name>-ray`")
+    namespace: Annotated[str | None, Field(validate_default=True)] = Field(
+        None, description="the team's namespace (default: the team name)"
+    )
+    group: str | None = Field(None, description="Google group (e-mail) given the `edit` role in the namespace")
+    gpu_profiles: list[str] = Field([], description="the platform's GPU profiles this team claims GPUs with")
+    read_buckets: list[str] = Field(
+        [], description="model and data buckets to read (the workload bucket is always readable)"
+    )
+    write_buckets: list[str] = Field([], description="buckets where jobs write (read, write, delete)")
+    kueue: bool = Field(False, description="jobs wait in the platform's Kueue queues (needs its addons.kueue)")
+    quota: TeamQuota = Field(TeamQuota(), description="the namespace's ResourceQuota")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, namespace: str | None, info: ValidationInfo) -> str | None:
+        namespace = namespace or info.data.get("name")
+        if namespace is not None:
+            check_name(namespace, 63)
+        return namespace
+
+
+class Replicas(Model):
+    min: int = Field(0, ge=0, description="fewest worker pods")
+    max: int = Field(1, ge=1, description="most worker pods (Ray's autoscaler adds them on demand)")
+
+    _max_not_below_min = field_validator("max")(max_not_below("min"))
+
+
+class Head(Model):
+    cpu: int = Field(2, ge=1, description="vCPUs of the Ray head (on the system pool, no GPUs)")
+    memory_gib: int = Field(8, ge=1, description="memory of the Ray head in GiB")
+
+
+class Workers(Model):
+    """A workload's GPU worker group: DRA GPUs through a profile, or device-plugin GPUs of a pool."""
+
+    gpu_profile: str | None = Field(None, description="one of team.gpuProfiles (dra pools); or set gpuPool")
+    gpu_pool: str | None = Field(None, description="a device-plugin pool of the platform; or set gpuProfile")
+    gpus: int | None = Field(None, ge=1, description="with gpuPool: GPUs per worker (default: the whole node)")
+    replicas: Replicas = Field(Replicas(min=0, max=1), description="worker pods")
+    cpu: int = Field(4, ge=1, description="vCPUs per worker")
+    memory_gib: int = Field(16, ge=1, description="memory per worker in GiB")
+
+    @model_validator(mode="after")
+    def _one_gpu_source(self) -> "Workers":
+        if (self.gpu_profile is None) == (self.gpu_pool is None):
+            raise ValueError("set exactly one of gpuProfile (dra) or gpuPool (device-plugin)")
+        if self.gpu_profile is not None and self.gpus is not None:
+            raise ValueError("gpus only applies with gpuPool; a gpuProfile says how many GPUs a worker gets")
+        return self
+
+
+class GcsFaultTolerance(Model):
+    """Ray GCS state in Redis (Memorystore) so that a head restart keeps the Serve apps."""
+
+    redis_address: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]+$", description="`host:port` of the Redis")
+    password_secret: str | None = Field(None, description="a key of rayplane:secrets holding its password")
+
+
+class Workload(Model):
+    payloads: ClassVar[dict[str, catalog.Payload]]  # what this kind of workload can run
+
+    name: Name(40) = Field(description="the RayService's or RayJob's name")
+    payload: str = Field(description="a payload from workloads/catalog.py")
+    args: dict = Field({}, description="the payload's typed args (snake_case; see Payloads)")
+    workers: Workers = Field(description="the GPU worker group")
+    head: Head = Field(Head(), description="the Ray head")
+    secret_env: dict[str, str] = Field({}, description="environment variable -> key of rayplane:secrets")
+
+    def typed_args(self) -> Args:
+        """The args as the payload's own model (the stack renders these with profile `cluster`)."""
+        return self.payloads[self.payload].args.model_validate(self.args)
+
+
+class Service(Workload):
+    payloads = catalog.SERVICES
+
+    upgrade_strategy: Literal["NewCluster", "NewClusterWithIncrementalUpgrade", "None"] = Field(
+        "NewCluster", description="how a changed RayService is rolled out (incremental: the platform's gatewayApi)"
+    )
+    gcs_fault_tolerance: GcsFaultTolerance | None = Field(None, description="keep Serve apps over head restarts")
+
+
+class Job(Workload):
+    payloads = catalog.JOBS
+
+    active_deadline_seconds: int = Field(4 * 3600, ge=60, description="the job fails after this long")
+    backoff_limit: int = Field(0, ge=0, description="retries of a failed job")
+    ttl_seconds_after_finished: int = Field(3600, ge=0, description="the Ray cluster goes this long after the end")
+
+
+class TeamStack(Model):
+    """A team stack: the team's namespace and workloads on a platform stack's cluster."""
+
+    kind: Literal["team"] = Field(description="`team`: this stack deploys a team onto a platform stack")
+    project: str = Field(alias="gcp:project", pattern=PROJECT, description="the GCP project (the provider's key)")
+    platform_stack: str = Field(
+        pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$", description="the platform stack: `<organization>/rayplane/<stack>`"
+    )
+    team: Team = Field(description="the team")
+    services: list[Service] = Field([], description="RayServices, each a Serve app of a payload")
+    jobs: list[Job] = Field([], description="RayJobs, each a run of a job payload")
+    secrets: dict[str, str] = Field(
+        {},
+        description="Pulumi secrets only (`pulumi config set --secret --path 'secrets.<name>'`): the Secret"
+        " `<team>-secrets`",
+    )
+
+    def workloads(self) -> list[tuple[str, Workload]]:
+        """Every service and job with its key path."""
+        return [(f"services[{i}]", s) for i, s in enumerate(self.services)] + [
+            (f"jobs[{i}]", j) for i, j in enumerate(self.jobs)
+        ]
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "TeamStack":
+        errors, names = [], set()
+        for path, workload in self.workloads():
+            if workload.name in names:
+                errors.append(f"{path}.name: {workload.name!r} is already used by another service or job")
+            names.add(workload.name)
+            errors += _payload_errors(path, workload)
+            profile = workload.workers.gpu_profile
+            if profile is not None and profile not in self.team.gpu_profiles:
+                errors.append(f"{path}.workers.gpuProfile: {profile!r} is not in team.gpuProfiles")
+            for var, key in workload.secret_env.items():
+                if key not in self.secrets:
+                    errors.append(f"{path}.secretEnv.{var}: no secret {key!r} in rayplane:secrets")
+            ft = getattr(workload, "gcs_fault_tolerance", None)
+            if ft and ft.password_secret and ft.password_secret not in self.secrets:
+                errors.append(f"{path}.gcsFaultTolerance.passwordSecret: no secret {ft.password_secret!r}")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+
+def _payload_errors(path: str, workload: Workload) -> list[str]:
+    """The payload must exist in workloads/ and its args must fit the payload's own model."""
+    if workload.payload not in workload.payloads:
+        return [f"{path}.payload: no payload {workload.payload!r} in workloads/ ({', '.join(workload.payloads)})"]
+    try:
+        workload.typed_args()
+    except ValidationError as exc:
+        return error_lines(exc, prefix=f"{path}.args")
+    return []

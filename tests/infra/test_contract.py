@@ -1,0 +1,66 @@
+"""The platform -> team contract: what platform stacks export is exactly the typed model that team
+stacks read, and a platform that lacks an output fails the team with a config error."""
+
+import pytest
+
+from components import contract
+from components.config import ConfigError, parse
+from components.contract import PlatformExports
+from tests.infra.conftest import PLATFORM_STACKS, rendered
+
+
+@pytest.mark.parametrize("stack", PLATFORM_STACKS)
+def test_platform_outputs_are_the_contract_and_nothing_else(stack):
+    outputs = rendered(stack).outputs
+    exported = {k: v for k, v in outputs.items() if k != contract.KUBECONFIG}
+    parsed = contract.parse(exported, stack)
+    assert parsed.model_dump(by_alias=True, mode="json", exclude_none=True) == {
+        k: v for k, v in exported.items() if v is not None
+    }
+    assert set(outputs) == {contract.KUBECONFIG} | {f.alias for f in PlatformExports.model_fields.values()}
+    assert contract.KUBECONFIG in rendered(stack).secret_outputs
+
+
+def test_profiles_export_the_pools_they_resolved_to_not_the_config_restriction():
+    profiles = {p["name"]: p for p in rendered("prod").outputs["gpuProfiles"]}
+    # l4-x2 names no pools in config: it resolves to every dra pool with 2 GPUs per node
+    assert profiles["l4-x2"]["eligiblePools"] == ["l4"]
+    assert profiles["a100-1g"]["eligiblePools"] == ["a100"]
+    assert all("pools" not in p for p in profiles.values())
+
+
+def test_a_platform_without_an_output_fails_the_team_with_its_name():
+    outputs = {k: v for k, v in rendered("dev").outputs.items() if k not in ("gpuNodePools", contract.KUBECONFIG)}
+    with pytest.raises(ConfigError) as exc:
+        contract.parse(outputs, "org/rayplane/dev")
+    assert exc.value.errors == [
+        "platformStack: org/rayplane/dev has no output gpuNodePools",
+        "platformStack: run `pulumi up` on org/rayplane/dev with this version of rayplane first",
+    ]
+
+
+def test_outputs_a_newer_platform_adds_are_ignored():
+    outputs = {**rendered("dev").outputs, "somethingNew": {"x": 1}}
+    outputs["gpuNodePools"] = [{**p, "newField": True} for p in outputs["gpuNodePools"]]
+    assert contract.parse(outputs, "org/rayplane/dev").pool("l4").gpus_per_node == 1
+
+
+def test_worker_gpus_resolve_profiles_and_device_plugin_pools():
+    exports = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
+    team = parse(
+        {
+            "kind": "team",
+            "gcp:project": "rayplane-prod",
+            "platformStack": "org/rayplane/prod",
+            "team": {"name": "t", "gpuProfiles": ["l4-x2"]},
+            "services": [
+                {"name": "a", "payload": "embeddings", "workers": {"gpuProfile": "l4-x2"}},
+                {"name": "b", "payload": "embeddings", "workers": {"gpuPool": "h100", "gpus": 4}},
+                {"name": "c", "payload": "embeddings", "workers": {"gpuPool": "h100"}},
+            ],
+        }
+    )
+    a, b, c = (exports.worker_gpus(s.workers) for s in team.services)
+    assert a == contract.WorkerGpus(["l4"], 2, claim_template="l4-x2")
+    assert b == contract.WorkerGpus(["h100"], 4) and c == contract.WorkerGpus(["h100"], 8)
+    contract.check(team, exports)  # fits: nothing raised
