@@ -1,0 +1,166 @@
+"""README.md's reference tables, generated from the models they describe, so that they cannot
+drift: `make docs` rewrites them, `python -m tools.docs --check` (and a test) fails on drift.
+
+A generated section sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`:
+    platform-config   every key of a platform stack (components/config/platform.py)
+    team-config       every key of a team stack (components/config/team.py)
+    platform-exports  what a platform stack exports to its teams (components/contract.py)
+    payloads          every payload of workloads/catalog.py and its args (workloads/config.py)
+"""
+
+import argparse
+import ipaddress
+import json
+import re
+import sys
+import types
+from typing import Annotated, Literal, Union, get_args, get_origin
+
+import annotated_types
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from components.config import PlatformStack, TeamStack
+from components.contract import PlatformExports
+from tools.render import ROOT
+from workloads import catalog
+
+README = ROOT / "README.md"
+SECTION = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n).*?(<!-- end: (?P=name) -->)", re.S)
+HEADER = "| key | type | default | meaning |\n|---|---|---|---|\n"
+
+
+def _models(annotation) -> tuple[type[BaseModel] | None, str]:
+    """(the model inside an annotation, the key suffix that reaches it: "", "[]" or ".<name>")."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, ""
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _models(inner[0]) if len(inner) == 1 else (None, "")
+    if origin is list:
+        model, _ = _models(args[0])
+        return model, "[]"
+    if origin is dict:
+        model, _ = _models(args[1])
+        return model, ".<name>"
+    return None, ""
+
+
+def _type(annotation) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type(args[0])
+    if origin is Literal:
+        return " or ".join(f"`{a}`" if a else '`""`' for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type(a) for a in args if a is not type(None))
+    if origin is list:
+        return f"list of {_type(args[0])}"
+    if origin is dict or annotation is dict:
+        return f"map of {_type(args[1])}" if args else "map"
+    if annotation is ipaddress.IPv4Network:
+        return "IPv4 CIDR"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+BOUNDS = {annotated_types.Ge: "≥", annotated_types.Gt: ">", annotated_types.Le: "≤", annotated_types.Lt: "<"}
+
+
+def _bounds(field: FieldInfo) -> str:
+    marks = []
+    for item in field.metadata:
+        for kind, sign in BOUNDS.items():
+            if isinstance(item, kind):
+                marks.append(f"{sign} {getattr(item, kind.__name__.lower())}")
+        if isinstance(item, annotated_types.MinLen):
+            marks.append(f"at least {item.min_length}")
+    return f" ({', '.join(marks)})" if marks else ""
+
+
+def _default(value) -> str:
+    if value is PydanticUndefined:
+        return "required"
+    if value is None or isinstance(value, BaseModel):
+        return ""
+    if isinstance(value, ipaddress.IPv4Network | str):
+        return f"`{value}`" if str(value) else '`""`'
+    return f"`{json.dumps(value)}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None) -> list[str]:
+    """One table row per field, nested models' fields after their own row (key paths as in YAML)."""
+    lines = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        default = getattr(defaults, name) if defaults is not None else field.default
+        inner, suffix = _models(field.annotation)
+        cells = [f"`{key}`", _type(field.annotation) + _bounds(field), _default(default), field.description or ""]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        if inner is not None:
+            nested_defaults = default if isinstance(default, BaseModel) and not suffix else None
+            lines += rows(inner, f"{key}{suffix}.", nested_defaults)
+    return lines
+
+
+def table(model: type[BaseModel], prefix: str = "") -> str:
+    return HEADER + "\n".join(rows(model, prefix)) + "\n"
+
+
+def payloads() -> str:
+    out = ["| payload | kind | runs | what |", "|---|---|---|---|"]
+    entries = [(n, "service", p.import_path, p) for n, p in catalog.SERVICES.items()]
+    entries += [(n, "job", f"python -m {p.module}", p) for n, p in catalog.JOBS.items()]
+    out += [f"| `{name}` | {kind} | `{runs}` | {_cell(p.summary)} |" for name, kind, runs, p in entries]
+    for name, kind, _, payload in entries:
+        doc = " ".join((payload.args.__doc__ or "").split())
+        out += ["", f"**`{name}`** args (`{'services' if kind == 'service' else 'jobs'}[].args`): {doc}", ""]
+        out.append(table(payload.args).rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
+GENERATORS = {
+    "platform-config": lambda: table(PlatformStack),
+    "team-config": lambda: table(TeamStack),
+    "platform-exports": lambda: table(PlatformExports),
+    "payloads": payloads,
+}
+
+
+def generate(text: str) -> str:
+    """`text` with every generated section replaced by what the models say now."""
+
+    def section(match: re.Match) -> str:
+        return match.group(1) + GENERATORS[match.group("name")]() + match.group(3)
+
+    return SECTION.sub(section, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if README.md is not what the models say")
+    args = parser.parse_args(argv)
+    current = README.read_text()
+    found = {m.group("name") for m in SECTION.finditer(current)}
+    if missing := sorted(set(GENERATORS) - found):
+        print(f"README.md lacks the generated sections {', '.join(missing)}", file=sys.stderr)
+        return 1
+    wanted = generate(current)
+    if args.check:
+        if wanted != current:
+            print("README.md's generated tables are out of date: run `make docs`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
