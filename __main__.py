@@ -16,7 +16,7 @@ from components.team_identity import KSA, TeamIdentity
 
 
 def platform(cfg: config.PlatformStack) -> None:
-    network = Network(cfg.prefix, cfg.cluster.region, cfg.network)
+    network = Network(cfg.prefix, cfg.cluster.region, cfg.network, cfg.cluster.gateway_api)
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
     pools = [GpuNodePool(cfg.prefix, pool, cluster) for pool in cfg.node_pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)

@@ -6,6 +6,7 @@ StackReference into the same model (`read`) and checks its own config against th
 GPU profile or pool that the platform lacks is a config error with the team's key path.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pulumi
@@ -14,6 +15,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from components.config import ConfigError, GpuClaim, PlatformStack, TeamStack, Workers
 from components.config.base import Model, key_path
 from components.config.platform import AcceleratorType, GpuMode
+from components.gpu import ACCELERATORS
 
 KUBECONFIG = "kubeconfig"  # secret: team stacks build their Kubernetes provider from it
 
@@ -55,6 +57,7 @@ class PlatformExports(Export):
     rbac_security_group: str | None = Field(None, description="the Google Groups RBAC security group, if any")
     kueue_cluster_queues: dict[str, str] = Field({}, description="GPU pool -> its Kueue ClusterQueue")
     workload_bucket: str = Field(description="the bucket of payload archives")
+    ray_image: str = Field(description="the image of every Ray head and worker")
 
     def pool(self, name: str) -> GpuPoolExport | None:
         return next((pool for pool in self.gpu_node_pools if pool.name == name), None)
@@ -63,12 +66,13 @@ class PlatformExports(Export):
         return next((profile for profile in self.gpu_profiles if profile.name == name), None)
 
     def worker_gpus(self, workers: Workers) -> "WorkerGpus":
-        """Where a worker group's pods run and how many GPUs each gets (after `check`)."""
+        """Where a worker group's pods run and what GPUs each gets (after `check`)."""
         if workers.gpu_profile is not None:
             profile = self.profile(workers.gpu_profile)
-            return WorkerGpus(profile.eligible_pools, profile.count, claim_template=profile.name)
+            pools = [self.pool(name) for name in profile.eligible_pools]
+            return WorkerGpus(profile.eligible_pools, profile.count, _ray_types(pools), claim_template=profile.name)
         pool = self.pool(workers.gpu_pool)
-        return WorkerGpus([pool.name], workers.gpus or pool.gpus_per_node)
+        return WorkerGpus([pool.name], workers.gpus or pool.gpus_per_node, _ray_types([pool]))
 
     def cluster_queue(self, workers: Workers) -> str:
         """The Kueue ClusterQueue of a worker group's GPUs: its first pool's."""
@@ -79,7 +83,25 @@ class PlatformExports(Export):
 class WorkerGpus:
     pools: list[str]  # the pools the workers may run on
     gpus: int  # GPUs per worker pod
+    ray_types: list[str]  # Ray's accelerator types of those pools' GPUs (one, unless a profile spans kinds)
     claim_template: str | None = None  # DRA: the team's ResourceClaimTemplate; None: nvidia.com/gpu limits
+
+
+def _ray_types(pools: list[GpuPoolExport]) -> list[str]:
+    return sorted({ACCELERATORS[pool.accelerator].ray_type for pool in pools})
+
+
+def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
+    """Worker pods that hold these replicas: Ray places a replica on one node, so fractional replicas
+    pack into a worker's GPUs (first fit, largest first) and never across workers."""
+    free: list[float] = []
+    for need in sorted((g for g in replica_gpus if g > 0), reverse=True):
+        slot = next((i for i, left in enumerate(free) if need <= left + 1e-9), None)
+        if slot is None:
+            free.append(gpus_per_worker - need)
+        else:
+            free[slot] -= need
+    return len(free)
 
 
 # -- the platform's side
@@ -131,6 +153,7 @@ def export(
                 "gatewayClassName": gateway_class_name,
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": kueue_cluster_queues,
+                "rayImage": cfg.ray_image,
                 **resolved,  # what the cloud names: the cluster, its location, the node SA, the bucket
             }
         )
@@ -203,12 +226,22 @@ def _workload_errors(path: str, workload, platform: PlatformExports) -> list[str
             errors.append(f"{path}.workers.gpus: {pool.name} nodes have {pool.gpus_per_node} GPU(s)")
     elif platform.profile(workers.gpu_profile) is None:
         return []  # reported with team.gpuProfiles
-    gpus = platform.worker_gpus(workers).gpus
-    needed = workload.typed_args().gpus_per_replica()
-    if needed > gpus:
+    given, args, source = platform.worker_gpus(workers), workload.typed_args(), workers.gpu_profile or workers.gpu_pool
+    needed = args.gpus_per_replica()
+    if needed > given.gpus:
         errors.append(
             f"{path}.args: a replica needs {needed:g} GPU(s) (tensor x pipeline parallel size) but a worker"
-            f" gets {gpus} from {workers.gpu_profile or workers.gpu_pool}"
+            f" gets {given.gpus} from {source}"
+        )
+    elif (count := workers_needed(args.replica_gpus(), given.gpus)) > workers.replicas.max:
+        demand = ", ".join(f"{n} x {g:g}" for g, n in sorted(Counter(args.replica_gpus()).items(), reverse=True))
+        errors.append(
+            f"{path}.args: at full scale its replicas ({demand} GPU) need {count} workers of {given.gpus} GPU(s)"
+            f" from {source}, but workers.replicas.max is {workers.replicas.max}"
+        )
+    if (wanted := args.ray_accelerator()) and given.ray_types != [wanted]:
+        errors.append(
+            f"{path}.args.accelerator_type: {wanted!r}, but {source} gives {' or '.join(given.ray_types)} GPUs"
         )
     if getattr(workload, "upgrade_strategy", None) == "NewClusterWithIncrementalUpgrade" and not (
         platform.gateway_class_name

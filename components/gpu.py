@@ -2,6 +2,8 @@
 
 Source: GKE "About GPUs" (machine type <-> accelerator table). For the accelerator-optimized
 families (g2, a2, a3) the GPU count is fixed by the machine type; N1 machines take 1, 2 or 4 T4s.
+`ray_type` is the accelerator type Ray reports for the GPU (ray/_private/accelerators/nvidia_gpu.py
+turns "NVIDIA A100-SXM4-40GB" into "A100"): the `accelerator_type:<ray_type>` resource.
 """
 
 from dataclasses import dataclass
@@ -10,38 +12,33 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Accelerator:
     family: str  # machine type prefix, e.g. "g2-standard-"
+    ray_type: str  # Ray's accelerator type of the GPU
     gpus_per_machine: dict[str, int]  # machine type -> fixed GPU count; empty = attachable
     attachable_counts: tuple[int, ...] = ()  # for N1: counts that may be attached
-    mig_profiles: tuple[str, ...] = ()  # Multi-Instance GPU profiles (NVIDIA MIG user guide)
 
 
 def _series(prefix: str, counts: dict[str, int]) -> dict[str, int]:
     return {prefix + suffix: n for suffix, n in counts.items()}
 
 
-MIG_40GB = ("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
-MIG_80GB = ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
-MIG_141GB = ("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")
-
 ACCELERATORS: dict[str, Accelerator] = {
     "nvidia-l4": Accelerator(
         "g2-standard-",
+        "L4",
         _series("g2-standard-", {"4": 1, "8": 1, "12": 1, "16": 1, "32": 1, "24": 2, "48": 4, "96": 8}),
     ),
-    "nvidia-tesla-t4": Accelerator("n1-", {}, attachable_counts=(1, 2, 4)),
+    "nvidia-tesla-t4": Accelerator("n1-", "T4", {}, attachable_counts=(1, 2, 4)),
     "nvidia-tesla-a100": Accelerator(
-        "a2-highgpu-",
-        _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16},
-        mig_profiles=MIG_40GB,
+        "a2-highgpu-", "A100", _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16}
     ),
     "nvidia-a100-80gb": Accelerator(
-        "a2-ultragpu-", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig_profiles=MIG_80GB
+        "a2-ultragpu-", "A100", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8})
     ),
     "nvidia-h100-80gb": Accelerator(
-        "a3-highgpu-", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}), mig_profiles=MIG_80GB
+        "a3-highgpu-", "H100", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8})
     ),
-    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", {"a3-megagpu-8g": 8}, mig_profiles=MIG_80GB),
-    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", {"a3-ultragpu-8g": 8}, mig_profiles=MIG_141GB),
+    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", "H100", {"a3-megagpu-8g": 8}),
+    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", "H200", {"a3-ultragpu-8g": 8}),
 }
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from components.config import GpuClaim, GpuProfile, Model
 
 DRIVER = "gpu.nvidia.com"
-DEVICE_CLASSES = {"gpu": "gpu.nvidia.com", "mig": "mig.nvidia.com"}  # created by the driver's chart
+DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
 REQUEST = "gpu"  # request name inside every claim; containers refer to the claim, not to this
 
 
@@ -36,7 +36,7 @@ class GpuConfig(Model):
 
 
 def gpu_config(profile: GpuClaim) -> GpuConfig | None:
-    """The driver configuration of a profile; exclusive and MIG devices need none."""
+    """The driver configuration of a profile; exclusive GPUs need none."""
     if profile.sharing == "time-sliced":
         return GpuConfig(sharing=GpuSharing(strategy="TimeSlicing", timeSlicingConfig={"interval": profile.interval}))
     if profile.sharing == "mps":
@@ -50,16 +50,7 @@ def gpu_config(profile: GpuClaim) -> GpuConfig | None:
 
 def claim_template_spec(profile: GpuClaim) -> dict:
     """`spec` of the ResourceClaimTemplate for a profile."""
-    mig = profile.sharing == "mig"
-    exactly = {
-        "deviceClassName": DEVICE_CLASSES["mig" if mig else "gpu"],
-        "allocationMode": "ExactCount",
-        "count": profile.count,
-    }
-    if mig:
-        exactly["selectors"] = [
-            {"cel": {"expression": f"device.attributes['{DRIVER}'].profile == '{profile.mig_profile}'"}}
-        ]
+    exactly = {"deviceClassName": DEVICE_CLASS, "allocationMode": "ExactCount", "count": profile.count}
     devices = {"requests": [{"name": REQUEST, "exactly": exactly}]}
     if config := gpu_config(profile):
         parameters = config.model_dump(by_alias=True, exclude_none=True)

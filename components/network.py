@@ -10,7 +10,14 @@ SERVICES_RANGE = "services"
 
 
 class Network(pulumi.ComponentResource):
-    def __init__(self, prefix: str, region: str, config: NetworkConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        prefix: str,
+        region: str,
+        config: NetworkConfig,
+        gateway_api: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("rayplane:platform:Network", prefix, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -45,13 +52,29 @@ class Network(pulumi.ComponentResource):
             log_config={"enable": True, "filter": "ERRORS_ONLY"},
             opts=child,
         )
-        # Node-to-node and pod-to-pod traffic inside the VPC (Ray GCS, object transfer, NCCL).
+        internal = [str(config.nodes_cidr), str(config.pods_cidr)]
+        if gateway_api:
+            # The internal Application Load Balancer of GKE's gke-l7-rilb GatewayClass runs its proxies
+            # in the region's proxy-only subnet; there must be exactly one, and its proxies reach pods.
+            self.proxy_only = gcp.compute.Subnetwork(
+                f"{prefix}-proxy-only",
+                name=f"{prefix}-proxy-only",
+                network=self.vpc.id,
+                region=region,
+                ip_cidr_range=str(config.proxy_only_cidr),
+                purpose="REGIONAL_MANAGED_PROXY",
+                role="ACTIVE",
+                opts=child,
+            )
+            internal.append(str(config.proxy_only_cidr))
+        # Node-to-node and pod-to-pod traffic inside the VPC (Ray GCS, object transfer, NCCL), and
+        # the Gateway's proxies to the pods.
         self.allow_internal = gcp.compute.Firewall(
             f"{prefix}-allow-internal",
             name=f"{prefix}-allow-internal",
             network=self.vpc.id,
             direction="INGRESS",
-            source_ranges=[str(config.nodes_cidr), str(config.pods_cidr)],
+            source_ranges=internal,
             allows=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
             opts=child,
         )

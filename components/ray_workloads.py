@@ -16,7 +16,7 @@ from components.config import Job, Service, TeamStack, Workload
 from components.contract import PlatformExports, WorkerGpus
 from components.rayspec import (
     API_VERSION,
-    IMAGE,
+    AutoscalerOptions,
     ClusterUpgradeOptions,
     GcsFaultToleranceOptions,
     HeadGroupSpec,
@@ -42,11 +42,13 @@ def _env(workload: Workload, secret_name: str) -> list[dict]:
     ]
 
 
-def _container(name: str, cpu: int, memory_gib: int, env: list[dict], extra_limits: dict | None = None) -> dict:
+def _container(
+    name: str, image: str, cpu: int, memory_gib: int, env: list[dict], extra_limits: dict | None = None
+) -> dict:
     memory = f"{memory_gib}Gi"
     return {
         "name": name,
-        "image": IMAGE,
+        "image": image,
         **({"env": env} if env else {}),
         # No CPU limit: throttling Ray's own processes hurts more than it protects.
         "resources": {
@@ -58,12 +60,15 @@ def _container(name: str, cpu: int, memory_gib: int, env: list[dict], extra_limi
 
 def cluster_spec(
     workload: Workload,
+    platform: PlatformExports,
     service_account: str,
     secret_name: str,
-    gpus: WorkerGpus,
     gcs: GcsFaultToleranceOptions | None = None,
+    fixed_size: bool = False,
 ) -> RayClusterSpec:
-    env = _env(workload, secret_name)
+    """The Ray cluster of a workload. `fixed_size`: no autoscaling, workers.replicas.max workers from
+    the start (what Kueue admits: it refuses a queued cluster that autoscales)."""
+    env, image = _env(workload, secret_name), platform.ray_image
     head = HeadGroupSpec(
         # The head schedules no work: Serve replicas and Data tasks go to the GPU workers.
         rayStartParams={"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
@@ -71,14 +76,14 @@ def cluster_spec(
             "spec": {
                 "serviceAccountName": service_account,
                 "nodeSelector": on_system_pool(),
-                "containers": [_container("ray-head", workload.head.cpu, workload.head.memory_gib, env)],
+                "containers": [_container("ray-head", image, workload.head.cpu, workload.head.memory_gib, env)],
             }
         },
     )
-    workers = workload.workers
+    workers, gpus = workload.workers, platform.worker_gpus(workload.workers)
     dra = gpus.claim_template is not None
     container = _container(
-        "ray-worker", workers.cpu, workers.memory_gib, env, None if dra else {"nvidia.com/gpu": str(gpus.gpus)}
+        "ray-worker", image, workers.cpu, workers.memory_gib, env, None if dra else {"nvidia.com/gpu": str(gpus.gpus)}
     )
     pod: dict = {
         "serviceAccountName": service_account,
@@ -86,20 +91,33 @@ def cluster_spec(
         "tolerations": [GPU_TOLERATION],
         "containers": [container],
     }
-    start_params = {}
     if dra:
         container["resources"]["claims"] = [{"name": CLAIM}]
         pod["resourceClaims"] = [{"name": CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
-        start_params["num-gpus"] = str(gpus.gpus)  # Ray cannot see DRA GPUs on its own
+    least = workers.replicas.max if fixed_size else workers.replicas.min
     group = WorkerGroupSpec(
         groupName="gpu-workers",
-        replicas=workers.replicas.min,
-        minReplicas=workers.replicas.min,
+        replicas=least,
+        minReplicas=least,
         maxReplicas=workers.replicas.max,
-        rayStartParams=start_params,
+        resources=_ray_resources(gpus),
         template={"spec": pod},
     )
-    return RayClusterSpec(headGroupSpec=head, workerGroupSpecs=[group], gcsFaultToleranceOptions=gcs)
+    return RayClusterSpec(
+        enableInTreeAutoscaling=not fixed_size,
+        autoscalerOptions=None if fixed_size else AutoscalerOptions(),
+        headGroupSpec=head,
+        workerGroupSpecs=[group],
+        gcsFaultToleranceOptions=gcs,
+    )
+
+
+def _ray_resources(gpus: WorkerGpus) -> dict[str, str]:
+    """What a worker offers Ray. GPU: Ray cannot see DRA GPUs on its own. accelerator_type: Ray's
+    autoscaler adds a worker for replicas pinned to an accelerator (Serve LLM's `accelerator_type`)
+    only if it knows a new worker offers it; a group spanning GPU kinds cannot promise one."""
+    pinned = {f"accelerator_type:{gpus.ray_types[0]}": "1"} if len(gpus.ray_types) == 1 else {}
+    return {"GPU": str(gpus.gpus), **pinned}
 
 
 def runtime_env(working_dir: str, workload: Workload, args: Args) -> dict:
@@ -127,7 +145,7 @@ def rayservice_spec(
             "valueFrom": {"secretKeyRef": {"name": secret_name, "key": ft.password_secret}}
         }
         gcs = GcsFaultToleranceOptions(redisAddress=ft.redis_address, redisPassword=password or None)
-    cluster = cluster_spec(service, service_account, secret_name, platform.worker_gpus(service.workers), gcs)
+    cluster = cluster_spec(service, platform, service_account, secret_name, gcs)
     upgrade = UpgradeStrategy(type=service.upgrade_strategy)
     if service.upgrade_strategy == "NewClusterWithIncrementalUpgrade":
         upgrade = UpgradeStrategy(
@@ -159,7 +177,7 @@ def rayjob_spec(
         activeDeadlineSeconds=job.active_deadline_seconds,
         backoffLimit=job.backoff_limit,
         suspend=queued,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, service_account, secret_name, platform.worker_gpus(job.workers)),
+        rayClusterSpec=cluster_spec(job, platform, service_account, secret_name, fixed_size=queued),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 

@@ -9,9 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.config import Model
+from workloads.catalog import RAY_VERSION
 
-RAY_VERSION = "2.60.0"
-IMAGE = f"rayproject/ray-llm:{RAY_VERSION}-py311-cu128"  # the one place the Ray image is pinned
 API_VERSION = "ray.io/v1"
 
 
@@ -47,7 +46,10 @@ class WorkerGroupSpec(Model):
     replicas: int
     min_replicas: int
     max_replicas: int
-    ray_start_params: dict[str, str]
+    ray_start_params: dict[str, str] | None = None
+    # Ray's logical resources of each worker (KubeRay passes them to `ray start`; Ray's autoscaler
+    # reads them to know what a new worker would offer). Not together with rayStartParams' resources.
+    resources: dict[str, str] | None = None
     template: dict[str, Any]
 
 
@@ -65,7 +67,7 @@ class GcsFaultToleranceOptions(Model):
 class RayClusterSpec(Model):
     ray_version: str = RAY_VERSION
     enable_in_tree_autoscaling: bool = True
-    autoscaler_options: AutoscalerOptions = AutoscalerOptions()
+    autoscaler_options: AutoscalerOptions | None = AutoscalerOptions()
     gcs_fault_tolerance_options: GcsFaultToleranceOptions | None = None
     head_group_spec: HeadGroupSpec
     worker_group_specs: list[WorkerGroupSpec]

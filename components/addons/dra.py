@@ -2,7 +2,7 @@
 
 GKE installs no NVIDIA driver on pools created with gpu_driver_version INSTALLATION_DISABLED, so
 its driver-installer DaemonSet runs here, restricted to dra pools; then the DRA driver's Helm chart
-publishes the GPUs as ResourceSlices and creates the gpu.nvidia.com / mig.nvidia.com DeviceClasses.
+publishes the GPUs as ResourceSlices and creates the gpu.nvidia.com DeviceClass.
 """
 
 import pulumi

@@ -5,6 +5,7 @@ import pulumi
 
 from components.addons.kit import AddOn, Chart
 from components.config import Model, PlatformStack
+from components.config.platform import INCREMENTAL_UPGRADE_GATE
 from components.scheduling import on_system_pool
 
 VERSION = "1.7.0"  # CRDs in ../shared/kuberay-v1.7.0 validate what team stacks render
@@ -30,8 +31,10 @@ class KubeRayValues(Model):
 
 def values(config: PlatformStack) -> KubeRayValues:
     kuberay = config.addons.kuberay
+    # Incremental RayService upgrades route traffic through the Gateway API: on exactly when it is.
+    gates = {**kuberay.feature_gates, INCREMENTAL_UPGRADE_GATE: config.cluster.gateway_api}
     return KubeRayValues(
-        featureGates=[{"name": name, "enabled": on} for name, on in sorted(kuberay.feature_gates.items())],
+        featureGates=[{"name": name, "enabled": on} for name, on in sorted(gates.items())],
         batchScheduler={"name": kuberay.batch_scheduler},
         # Managed Prometheus scrapes the operator through a PodMonitoring, not a ServiceMonitor.
         metrics={"enabled": kuberay.metrics, "serviceMonitor": {"enabled": False}},

@@ -13,8 +13,8 @@ import yaml
 
 from components.addons.kit import AddOn, Chart
 from components.config import GpuNodePool, Model, PlatformStack
-from components.gpu import ACCELERATORS, machine_shape
-from components.gpu_profiles import DEVICE_CLASSES
+from components.gpu import machine_shape
+from components.gpu_profiles import DEVICE_CLASS
 from components.scheduling import GPU_TOLERATION, POOL_LABEL, SYSTEM_POOL, on_system_pool
 
 CHART = Chart(
@@ -22,9 +22,11 @@ CHART = Chart(
 )
 API_VERSION = "kueue.x-k8s.io/v1beta2"
 COHORT = "rayplane"
-# Kueue quota names for DRA devices (Configuration.resources.deviceClassMappings).
-DRA_RESOURCES = {"rayplane.dev/gpu": DEVICE_CLASSES["gpu"], "rayplane.dev/mig": DEVICE_CLASSES["mig"]}
-MIG_SLICES_PER_GPU = 7
+# Kueue's quota name for DRA GPUs (Configuration.resources.deviceClassMappings).
+DRA_GPU = "rayplane.dev/gpu"
+# Quota accounting of DRA devices (Kueue's kube_features.go; beta, on by default since 0.18: set
+# anyway, so that a changed default cannot turn it off).
+DRA_GATE = "KueueDRAIntegration"
 
 
 class ResourceQuota(Model):
@@ -63,20 +65,29 @@ class KueueConfiguration(Model):
     metrics: dict = {"bindAddress": ":8443"}
     webhook: dict = {"port": 9443}
     leader_election: dict = {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"}
+    controller: dict = {
+        "groupKindConcurrency": {
+            "Job.batch": 5,
+            "Pod": 5,
+            "Workload.kueue.x-k8s.io": 10,
+            "LocalQueue.kueue.x-k8s.io": 5,
+            "ClusterQueue.kueue.x-k8s.io": 5,
+            "ResourceFlavor.kueue.x-k8s.io": 1,
+        }
+    }
+    client_connection: dict = {"qps": 300, "burst": 500}
     manage_jobs_without_queue_name: bool = False  # only jobs labelled with a queue wait
     integrations: dict = {"frameworks": ["batch/job", "ray.io/rayjob", "ray.io/raycluster"]}
     resources: dict | None = None
 
 
 def gpu_resource(pool: GpuNodePool) -> str:
-    return "rayplane.dev/gpu" if pool.gpu_mode == "dra" else "nvidia.com/gpu"
+    return DRA_GPU if pool.gpu_mode == "dra" else "nvidia.com/gpu"
 
 
 def cluster_queue_spec(config: PlatformStack, pool: GpuNodePool, system_flavor: str, pool_flavor: str) -> dict:
     quota = config.queue_quota(pool)
     gpu_quotas = {gpu_resource(pool): quota.gpus}
-    if pool.gpu_mode == "dra" and ACCELERATORS[pool.accelerator].mig_profiles:
-        gpu_quotas["rayplane.dev/mig"] = quota.gpus * MIG_SLICES_PER_GPU
     system = config.cluster.system_pool
     vcpus, gib = machine_shape(system.machine_type)
     head_quota = {"cpu": system.autoscaling.max_nodes * vcpus, "memory": f"{system.autoscaling.max_nodes * gib}Gi"}
@@ -112,9 +123,9 @@ def values(config: PlatformStack) -> KueueValues:
     kueue_config = KueueConfiguration()
     gates = []
     if config.dra_pools:
-        mappings = [{"name": name, "deviceClassNames": [cls]} for name, cls in DRA_RESOURCES.items()]
+        mappings = [{"name": DRA_GPU, "deviceClassNames": [DEVICE_CLASS]}]
         kueue_config = KueueConfiguration(resources={"deviceClassMappings": mappings})
-        gates = [{"name": "DynamicResourceAllocation", "enabled": True}]  # alpha in Kueue
+        gates = [{"name": DRA_GATE, "enabled": True}]
     manager_config = yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
     return KueueValues(
         controllerManager=ControllerManager(featureGates=gates),

@@ -38,7 +38,7 @@ def check_name(value: str, max_len: int) -> str:
     return value
 
 
-def Name(max_len: int):  # noqa: N802: used as a type, `Name(30)`
+def Name(max_len: int):  # used as a type: `Name(30)`
     """A DNS label of at most `max_len` characters."""
     return Annotated[str, AfterValidator(lambda value: check_name(value, max_len))]
 

@@ -3,14 +3,15 @@ the cluster add-ons. One platform stack per environment (`kind: platform`)."""
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.config.base import PROJECT, QUANTITY, REGION, ZONE, Model, Name, Zone, max_not_below
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
 from components.scheduling import SYSTEM_POOL
+from workloads.catalog import RAY_VERSION
 
 MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
 GKE_NODE_POOL_NAME_MAX = 40
@@ -51,13 +52,24 @@ class Network(Model):
     services_cidr: ipaddress.IPv4Network = Field(
         ipaddress.IPv4Network("10.20.0.0/20"), description="the subnet's secondary range for services"
     )
+    proxy_only_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.24.0.0/23"),
+        description="with cluster.gatewayApi: the region's proxy-only subnet for the internal Gateway (/26 or larger)",
+    )
 
-    @field_validator("pods_cidr", "services_cidr")
+    @field_validator("pods_cidr", "services_cidr", "proxy_only_cidr")
     @classmethod
     def _no_overlap(cls, cidr: ipaddress.IPv4Network, info: ValidationInfo) -> ipaddress.IPv4Network:
-        for other in ("nodes_cidr", "pods_cidr"):
+        for other in ("nodes_cidr", "pods_cidr", "services_cidr"):
             if other != info.field_name and other in info.data and cidr.overlaps(info.data[other]):
                 raise ValueError(f"{cidr} overlaps {to_camel(other)} {info.data[other]}")
+        return cidr
+
+    @field_validator("proxy_only_cidr")
+    @classmethod
+    def _proxy_only_size(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if cidr.prefixlen > 26:  # GCP's minimum for a proxy-only subnet
+            raise ValueError(f"{cidr} is smaller than a /26, the smallest proxy-only subnet")
         return cidr
 
 
@@ -86,7 +98,11 @@ class Cluster(Model):
     deletion_protection: bool = Field(True, description="refuse to delete the cluster")
     control_plane: ControlPlane = Field(ControlPlane(), description="who reaches the Kubernetes API")
     system_pool: SystemPool = Field(SystemPool(), description="the CPU pool for system pods and Ray heads")
-    gateway_api: bool = Field(False, description="Gateway API on the cluster, for RayService incremental upgrades")
+    gateway_api: bool = Field(
+        False,
+        description="Gateway API on the cluster, a proxy-only subnet for its internal Gateway and KubeRay's"
+        " RayServiceIncrementalUpgrade gate: what RayService incremental upgrades need",
+    )
     rbac_security_group: str | None = Field(
         None,
         pattern=r"^gke-security-groups@[\w.-]+$",
@@ -152,13 +168,28 @@ class GpuNodePool(Model):
         return count
 
 
+MIG_REFUSED = (
+    "mig is not supported: the NVIDIA DRA driver 25.12 hands out only MIG devices that already exist (its"
+    " dynamic MIG is an alpha gate) and GKE's own MIG partitioning cannot be combined with DRA, so a MIG claim"
+    " would stay pending forever; use exclusive, time-sliced or mps"
+)
+
+
 class GpuClaim(Model):
-    """What one claim of a GPU profile asks for, and how its devices are shared (the part of a
-    profile that team stacks read back from the platform's exports)."""
+    """What one claim of a GPU profile asks for, and how its GPUs are shared (the part of a profile
+    that team stacks read back from the platform's exports).
+
+    A profile becomes a ResourceClaimTemplate: every pod gets a claim of its own, so every Ray
+    worker pod gets whole GPUs, never a GPU another pod holds. `sharing` governs the processes
+    inside one pod (the Ray replicas with fractional `num_gpus` that share its GPUs)."""
 
     name: Name(63) = Field(description="the profile's name; each profile becomes a ResourceClaimTemplate of it")
-    sharing: Sharing = Field("exclusive", description="how the processes of one pod share its GPUs")
-    count: int = Field(1, ge=1, description="GPUs (MIG devices for sharing mig) per claim, e.g. 2 for TP=2")
+    sharing: Sharing = Field(
+        "exclusive",
+        description="how the processes inside one pod (Ray replicas with fractional GPUs) share the pod's GPUs;"
+        " pods never share a GPU",
+    )
+    count: int = Field(1, ge=1, description="GPUs per claim, that is per worker pod (e.g. 2 for TP=2)")
     interval: Literal["Default", "Short", "Medium", "Long"] | None = Field(
         None, description="time-sliced: the time slice"
     )
@@ -166,27 +197,27 @@ class GpuClaim(Model):
     pinned_memory_limit: str | None = Field(
         None, pattern=QUANTITY.pattern, description="mps: device memory per client (e.g. 10Gi)"
     )
-    mig_profile: str | None = Field(None, description="mig: the MIG profile (e.g. 1g.10gb)")
+
+    @field_validator("sharing")
+    @classmethod
+    def _no_mig(cls, sharing: str) -> str:
+        if sharing == "mig":
+            raise ValueError(MIG_REFUSED)
+        return sharing
 
     @model_validator(mode="after")
     def _options_fit_sharing(self) -> "GpuClaim":
         options = {"interval": "time-sliced", "active_thread_percentage": "mps", "pinned_memory_limit": "mps"}
-        options["mig_profile"] = "mig"
         for option, mode in options.items():
             if getattr(self, option) is not None and self.sharing != mode:
                 raise ValueError(f"{to_camel(option)} only applies to sharing: {mode}")
-        if self.sharing == "mig" and self.mig_profile is None:
-            raise ValueError("sharing: mig needs a migProfile (e.g. 1g.10gb)")
         return self
 
     def unfit(self, pool: GpuNodePool) -> str | None:
         """Why `pool` cannot satisfy this profile, or None if it can."""
         if pool.gpu_mode != "dra":
             return f"{pool.name} runs gpuMode {pool.gpu_mode}; GPU profiles need gpuMode dra"
-        if self.sharing == "mig":
-            if self.mig_profile not in ACCELERATORS[pool.accelerator].mig_profiles:
-                return f"{pool.name} ({pool.accelerator}) has no MIG profile {self.mig_profile}"
-        elif self.count > pool.accelerator_count:
+        if self.count > pool.accelerator_count:
             return f"{pool.name} has {pool.accelerator_count} GPU(s) per node, the profile needs {self.count}"
         return None
 
@@ -197,21 +228,47 @@ class GpuProfile(GpuClaim):
     pools: list[str] = Field([], description="only these pools (default: every dra pool that can satisfy it)")
 
 
+# The KubeRay v1.7.0 operator's feature gates (ray-operator/pkg/features/features.go).
+KUBERAY_FEATURE_GATES = (
+    "RayClusterStatusConditions",
+    "RayJobDeletionPolicy",
+    "RayMultiHostIndexing",
+    "RayServiceIncrementalUpgrade",
+    "RayCronJob",
+    "SidecarSubmitterRestart",
+    "RayClusterNetworkPolicy",
+    "GCSFaultToleranceEmbeddedStorage",
+    "RayClusterMTLS",
+    "RayClusterHistoryServer",
+    "KubernetesWAS",
+)
+INCREMENTAL_UPGRADE_GATE = "RayServiceIncrementalUpgrade"  # follows cluster.gatewayApi
+
+
 class KubeRay(Model):
     """Values of the kuberay-operator chart that a platform team chooses."""
 
     feature_gates: dict[str, bool] = Field(
-        {
-            "RayClusterStatusConditions": True,
-            "RayJobDeletionPolicy": True,
-            "RayServiceIncrementalUpgrade": False,  # needs Gateway API on the cluster
-        },
-        description="the operator's feature gates",
+        {"RayClusterStatusConditions": True, "RayJobDeletionPolicy": True},
+        description=f"the operator's feature gates ({INCREMENTAL_UPGRADE_GATE} follows cluster.gatewayApi)",
     )
     batch_scheduler: Literal["", "volcano", "yunikorn", "kai-scheduler", "scheduler-plugins"] = Field(
         "", description="a gang scheduler for Ray pods (Kueue needs none)"
     )
     metrics: bool = Field(True, description="the operator's metrics endpoint")
+
+    @field_validator("feature_gates")
+    @classmethod
+    def _known_gates(cls, gates: dict[str, bool]) -> dict[str, bool]:
+        errors = []
+        for gate in gates:
+            if gate == INCREMENTAL_UPGRADE_GATE:
+                errors.append(f"{gate}: set by rayplane from cluster.gatewayApi; leave it out")
+            elif gate not in KUBERAY_FEATURE_GATES:
+                errors.append(f"{gate}: KubeRay 1.7.0 has no such feature gate ({', '.join(KUBERAY_FEATURE_GATES)})")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return gates
 
 
 class KueueQueue(Model):
@@ -232,10 +289,52 @@ class Addons(Model):
     kueue: Kueue = Field(Kueue(), description="Kueue job queueing")
     monitoring: bool = Field(True, description="Managed Prometheus scraping of Ray heads, workers and the operator")
     gpu_driver_version: str = Field(
-        "default",
+        "latest",
         pattern=r"^(default|latest|[0-9]+\.[0-9]+(\.[0-9]+)?)$",
-        description="NVIDIA driver that GKE's installer puts on dra pools: default, latest or x.y.z",
+        description="NVIDIA driver that GKE's installer puts on dra pools: default, latest or x.y.z (must suit the"
+        " rayImage's CUDA; device-plugin pools get GKE's latest)",
     )
+
+
+# The oldest NVIDIA driver branch each CUDA major version runs on (NVIDIA's CUDA release notes:
+# CUDA 12.x with minor version compatibility from 525, CUDA 13.0 from 580).
+CUDA_MIN_DRIVER = {12: 525, 13: 580}
+# rayproject/ray-llm tags: <ray version>-py<python>-cu<cuda>, optionally pinned by digest.
+RAY_IMAGE = re.compile(
+    r"^(?P<repository>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*)"
+    r":(?P<ray>\d+\.\d+\.\d+)-py(?P<python>\d+)-cu(?P<cuda>\d{3,4})(?P<digest>@sha256:[0-9a-f]{64})?$"
+)
+
+
+class RayImage(str):
+    """A Ray image reference whose tag says its Ray and CUDA versions."""
+
+    @property
+    def parts(self) -> re.Match:
+        return RAY_IMAGE.match(self)
+
+    @property
+    def ray_version(self) -> str:
+        return self.parts["ray"]
+
+    @property
+    def cuda(self) -> tuple[int, int]:
+        digits = self.parts["cuda"]
+        return int(digits[:-1]), int(digits[-1])
+
+
+def _ray_image(image: str) -> RayImage:
+    match = RAY_IMAGE.match(image)
+    if not match:
+        raise ValueError(
+            f"{image!r} is not a Ray image tagged <ray version>-py<python>-cu<cuda> (e.g. rayproject/ray-llm:"
+            f"{RAY_VERSION}-py312-cu130), optionally pinned with @sha256:<digest>"
+        )
+    if match["ray"] != RAY_VERSION:
+        raise ValueError(f"{image} runs Ray {match['ray']}; the payloads are built and tested with Ray {RAY_VERSION}")
+    if int(match["cuda"][:-1]) not in CUDA_MIN_DRIVER:
+        raise ValueError(f"{image}: CUDA {match['cuda']} is not one of the CUDA versions rayplane knows")
+    return RayImage(image)
 
 
 class PlatformStack(Model):
@@ -252,6 +351,11 @@ class PlatformStack(Model):
     node_pools: list[GpuNodePool] = Field([], description="GPU node pools")
     gpu_profiles: list[GpuProfile] = Field([], description="GPU profiles that team stacks claim GPUs with (dra pools)")
     addons: Addons = Field(Addons(), description="cluster add-ons")
+    ray_image: Annotated[str, AfterValidator(_ray_image)] = Field(
+        f"rayproject/ray-llm:{RAY_VERSION}-py312-cu130",
+        description="the image of every Ray head and worker: `<repository>:<ray>-py<python>-cu<cuda>[@sha256:...]`;"
+        " its Ray version must be the payloads' and its CUDA must suit addons.gpuDriverVersion",
+    )
 
     @property
     def workload_bucket(self) -> str:
@@ -302,7 +406,7 @@ class PlatformStack(Model):
                     f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
-        errors += self._profile_errors() + self._kueue_errors()
+        errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -323,6 +427,25 @@ class PlatformStack(Model):
                 reasons = "; ".join(profile.unfit(p) for p in self.node_pools) or "there are no GPU node pools"
                 errors.append(f"{path}: no node pool can satisfy it ({reasons})")
         return errors
+
+    def _driver_errors(self) -> list[str]:
+        """The Ray image's CUDA must run on the NVIDIA driver the dra pools get."""
+        if not self.dra_pools:
+            return []
+        image, driver = RayImage(self.ray_image), self.addons.gpu_driver_version
+        major, minor = image.cuda
+        needed = CUDA_MIN_DRIVER[major]
+        problem = None
+        if driver == "default" and needed > min(CUDA_MIN_DRIVER.values()):
+            problem = "'default' installs GKE's default driver branch, which can be older: set latest or a version"
+        elif driver not in ("default", "latest") and int(driver.split(".")[0]) < needed:
+            problem = f"got {driver}"
+        if problem is None:
+            return []
+        return [
+            f"addons.gpuDriverVersion: rayImage {image} is built for CUDA {major}.{minor}, which needs NVIDIA driver"
+            f" >= {needed}; {problem}"
+        ]
 
     def _kueue_errors(self) -> list[str]:
         kueue, pools = self.addons.kueue, {pool.name: pool for pool in self.node_pools}

@@ -96,16 +96,6 @@ GPU_CONFIG = {"apiVersion": "resource.nvidia.com/v1beta1", "kind": "GpuConfig"}
                 "mpsConfig": {"defaultActiveThreadPercentage": 25, "defaultPinnedDeviceMemoryLimit": "10Gi"},
             },
         ),
-        (
-            {"name": "mig", "sharing": "mig", "migProfile": "1g.10gb"},
-            {
-                "deviceClassName": "mig.nvidia.com",
-                "allocationMode": "ExactCount",
-                "count": 1,
-                "selectors": [{"cel": {"expression": "device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"}}],
-            },
-            None,
-        ),
     ],
 )
 def test_each_profile_renders_a_valid_claim_template(profile, exactly, sharing):

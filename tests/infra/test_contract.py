@@ -25,7 +25,7 @@ def test_profiles_export_the_pools_they_resolved_to_not_the_config_restriction()
     profiles = {p["name"]: p for p in rendered("prod").outputs["gpuProfiles"]}
     # l4-x2 names no pools in config: it resolves to every dra pool with 2 GPUs per node
     assert profiles["l4-x2"]["eligiblePools"] == ["l4"]
-    assert profiles["a100-1g"]["eligiblePools"] == ["a100"]
+    assert profiles["a100-whole"]["eligiblePools"] == ["a100"]
     assert all("pools" not in p for p in profiles.values())
 
 
@@ -61,6 +61,6 @@ def test_worker_gpus_resolve_profiles_and_device_plugin_pools():
         }
     )
     a, b, c = (exports.worker_gpus(s.workers) for s in team.services)
-    assert a == contract.WorkerGpus(["l4"], 2, claim_template="l4-x2")
-    assert b == contract.WorkerGpus(["h100"], 4) and c == contract.WorkerGpus(["h100"], 8)
+    assert a == contract.WorkerGpus(["l4"], 2, ["L4"], claim_template="l4-x2")
+    assert b == contract.WorkerGpus(["h100"], 4, ["H100"]) and c == contract.WorkerGpus(["h100"], 8, ["H100"])
     contract.check(team, exports)  # fits: nothing raised

@@ -42,7 +42,7 @@ def test_public_endpoint_only_with_authorized_networks():
 
 def test_cluster_uses_the_subnet_ranges_it_creates():
     stack = rendered("prod")
-    subnet = stack.one("gcp:compute/subnetwork:Subnetwork")["inputs"]
+    subnet = stack.one("gcp:compute/subnetwork:Subnetwork", "rayplane-prod-nodes")["inputs"]
     ranges = {r["rangeName"]: r["ipCidrRange"] for r in subnet["secondaryIpRanges"]}
     assert ranges == {"pods": "10.32.0.0/14", "services": "10.36.0.0/20"}
     assert subnet["ipCidrRange"] == "10.10.0.0/20" and subnet["privateIpGoogleAccess"] is True

@@ -30,10 +30,11 @@ def workers(obj):
     return cluster, group
 
 
-def test_dra_worker_group_has_a_claim_and_explicit_num_gpus():
+def test_dra_worker_group_has_a_claim_and_tells_ray_its_gpus():
     cluster, group = workers(ray_object("search-prod", "RayService", "chat"))
     pod = group["template"]["spec"]
-    assert group["rayStartParams"]["num-gpus"] == "2"  # the l4-x2 profile's two GPUs
+    # Ray cannot see DRA GPUs: the l4-x2 profile's two GPUs, and their kind for accelerator-pinned replicas
+    assert group["resources"] == {"GPU": "2", "accelerator_type:L4": "1"} and "rayStartParams" not in group
     assert pod["resourceClaims"] == [{"name": "gpu", "resourceClaimTemplateName": "l4-x2"}]
     [container] = pod["containers"]
     assert container["resources"]["claims"] == [{"name": "gpu"}]
@@ -54,7 +55,7 @@ def test_device_plugin_worker_group_has_the_limit_and_no_claim():
     [container] = pod["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "claims" not in container["resources"] and "resourceClaims" not in pod
-    assert "num-gpus" not in group["rayStartParams"]  # Ray sees device-plugin GPUs itself
+    assert group["resources"] == {"GPU": "2", "accelerator_type:T4": "1"}
     assert container["env"] == [
         {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "assistant-secrets", "key": "hfToken"}}}
     ]

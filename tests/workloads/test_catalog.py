@@ -2,11 +2,15 @@
 its args carry what is particular to it (resources, laptop swaps, an example request)."""
 
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 
 from workloads import catalog
 from workloads.config import BatchJobArgs, EmbeddingAppArgs, LLMAppArgs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(catalog.SERVICES))
@@ -47,3 +51,10 @@ def test_batch_local_swaps_only_touch_an_llm_stage(tiny_llm):
     assert embed.local().model_dump() == {**embed.model_dump(), "profile": "cpu"}
     llm = BatchJobArgs(input="gs://in", output="gs://out", stage="llm", model_source="gs://m", tensor_parallel_size=2)
     assert (llm.local().model_source, llm.local().tensor_parallel_size) == (tiny_llm, 1)
+
+
+def test_the_ray_version_the_stack_checks_images_against_is_the_one_installed():
+    import ray
+
+    pin = re.search(r'"ray\[serve,data\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert catalog.RAY_VERSION == ray.__version__ == pin
