@@ -1,6 +1,7 @@
 """What the payloads need on a laptop (the `cpu` profile): models made on this machine, never
 downloaded, the environment of every local Ray worker, and a sample input for jobs."""
 
+import random
 import socket
 from pathlib import Path
 
@@ -13,7 +14,19 @@ ENV = {  # for every Ray worker: vLLM's CPU backend, models from disk only
 }
 
 
+# Ports nothing hands out on its own: Ray's workers take 10002-19999, and the kernel's ephemeral
+# ports (from 32768), which Ray's other processes pick from, start above. A port found free here
+# stays free until it is used; one from port 0 could be taken by a Ray process in between.
+QUIET_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port that no process started afterwards takes by chance."""
+    for port in random.sample(QUIET_PORTS, 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {QUIET_PORTS.start}-{QUIET_PORTS.stop - 1}")
