@@ -13,6 +13,7 @@ from components.ray_workloads import RayWorkloads
 from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import KSA, TeamIdentity
+from components.team_network import TeamNetwork
 
 
 def platform(cfg: config.PlatformStack) -> None:
@@ -31,31 +32,42 @@ def platform(cfg: config.PlatformStack) -> None:
         node_pool_names=[pool.node_pool.name for pool in pools],
         kuberay_version=KUBERAY_VERSION,
         gateway_class_name=GATEWAY_CLASS if cfg.cluster.gateway_api else None,
+        gateway_source_ranges=network.gateway_source_ranges,
         kueue_cluster_queues=installed[Kueue].queues if Kueue in installed else {},
     )
 
 
 def team(cfg: config.TeamStack) -> None:
     platform_stack = pulumi.StackReference(cfg.platform_stack)
+    # The team's resources are built once the platform's exports are read and the team's config is
+    # checked against them: an invalid config stops before anything of the team is registered.
     exports = contract.read(platform_stack, cfg.platform_stack)
-    checked = exports.apply(lambda e: contract.check(cfg, e) or e)
-    slice_ = Team(cfg, platform_stack.require_output(contract.KUBECONFIG), checked)
+    built = exports.apply(
+        lambda platform: team_resources(cfg, platform, platform_stack.require_output(contract.KUBECONFIG))
+    )
+    for name in ("namespace", "gcpServiceAccount", "payloadUri"):
+        pulumi.export(name, built[name])
+
+
+def team_resources(
+    cfg: config.TeamStack, platform: contract.PlatformExports, kubeconfig: pulumi.Output[str]
+) -> pulumi.Output[dict]:
+    contract.check(cfg, platform)
+    slice_ = Team(cfg, kubeconfig, platform)
     namespace = slice_.namespace.metadata["name"]
-    bucket = exports.apply(lambda e: e.workload_bucket)
-    identity = TeamIdentity(cfg, namespace, bucket, slice_.provider)
-    payload = PayloadArchive(f"{cfg.team.name}-payload", bucket)
+    identity = TeamIdentity(cfg, namespace, platform.workload_bucket, slice_.provider)
+    TeamNetwork(cfg, platform, namespace, pulumi.ResourceOptions(provider=slice_.provider))
+    payload = PayloadArchive(cfg.team.name, platform.workload_bucket)
     RayWorkloads(
         cfg,
-        checked,
+        platform,
         namespace,
         payload.uri,
         KSA,
         slice_.secret_name,
         pulumi.ResourceOptions(provider=slice_.provider, depends_on=[identity.service_account]),
     )
-    pulumi.export("namespace", namespace)
-    pulumi.export("gcpServiceAccount", identity.gsa.email)
-    pulumi.export("payloadUri", payload.uri)
+    return pulumi.Output.all(namespace=namespace, gcpServiceAccount=identity.gsa.email, payloadUri=payload.uri)
 
 
 cfg = config.load()

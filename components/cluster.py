@@ -92,6 +92,12 @@ class Cluster(pulumi.ComponentResource):
             )
 
         plane = config.control_plane
+        if plane.world_open:
+            pulumi.log.warn(
+                "cluster.controlPlane.openToInternet: the Kubernetes API endpoint accepts connections from any"
+                " address (0.0.0.0/0); only its authentication stands between it and the internet",
+                resource=self,
+            )
         self.cluster = gcp.container.Cluster(
             prefix,
             name=prefix,

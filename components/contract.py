@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import pulumi
 from pydantic import ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
-from components.config import ConfigError, GpuClaim, PlatformStack, TeamStack, Workers
+from components.config import ConfigError, GpuClaim, Job, PlatformStack, TeamStack, Workers
 from components.config.base import Model, key_path
 from components.config.platform import AcceleratorType, GpuMode
-from components.gpu import ACCELERATORS
+from components.gpu import ACCELERATORS, machine_shape
 
 KUBECONFIG = "kubeconfig"  # secret: team stacks build their Kubernetes provider from it
 
@@ -54,6 +55,9 @@ class PlatformExports(Export):
     gpu_profiles: list[GpuProfileExport] = Field(description="the GPU profiles teams can claim GPUs with")
     kuberay_version: str = Field(description="the KubeRay operator's version")
     gateway_class_name: str | None = Field(None, description="the GatewayClass for incremental upgrades, if any")
+    gateway_source_ranges: list[str] = Field(
+        [], description="where the Gateway's proxies and health checks reach pods from (with the Gateway API)"
+    )
     rbac_security_group: str | None = Field(None, description="the Google Groups RBAC security group, if any")
     kueue_cluster_queues: dict[str, str] = Field({}, description="GPU pool -> its Kueue ClusterQueue")
     workload_bucket: str = Field(description="the bucket of payload archives")
@@ -104,6 +108,23 @@ def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
     return len(free)
 
 
+def _size_errors(path: str, workers: Workers, platform: PlatformExports) -> list[str]:
+    """A worker pod must fit the machines of every pool it may run on."""
+    names = (
+        [workers.gpu_pool] if workers.gpu_pool else getattr(platform.profile(workers.gpu_profile), "eligible_pools", [])
+    )
+    errors = []
+    for pool in filter(None, map(platform.pool, names)):
+        vcpus, gib = machine_shape(pool.machine_type) or (None, None)
+        if vcpus is not None and workers.cpu > vcpus:
+            errors.append(f"{path}.workers.cpu: {workers.cpu} vCPUs, but {pool.name}'s {pool.machine_type} has {vcpus}")
+        if gib is not None and workers.memory_gib > gib:
+            errors.append(
+                f"{path}.workers.memoryGib: {workers.memory_gib} GiB, but {pool.name}'s {pool.machine_type} has {gib}"
+            )
+    return errors
+
+
 # -- the platform's side
 
 
@@ -118,6 +139,7 @@ def export(
     node_pool_names: list[pulumi.Input[str]],
     kuberay_version: str,
     gateway_class_name: str | None,
+    gateway_source_ranges: list[str],
     kueue_cluster_queues: dict[str, str],
 ) -> None:
     """Export the contract from a platform stack (`node_pool_names` in the order of cfg.node_pools)."""
@@ -151,6 +173,7 @@ def export(
                 "gpuProfiles": profiles,
                 "kuberayVersion": kuberay_version,
                 "gatewayClassName": gateway_class_name,
+                "gatewaySourceRanges": gateway_source_ranges,
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": kueue_cluster_queues,
                 "rayImage": cfg.ray_image,
@@ -207,14 +230,50 @@ def check(config: TeamStack, platform: PlatformExports) -> None:
         errors.append("team.group: the platform cluster has no cluster.rbacSecurityGroup for Google Groups RBAC")
     if config.team.kueue and not platform.kueue_cluster_queues:
         errors.append("team.kueue: the platform stack runs no Kueue (its addons.kueue.enabled is false)")
+    for field in ("read_buckets", "write_buckets"):
+        for i, bucket in enumerate(getattr(config.team, field)):
+            if bucket == platform.workload_bucket:
+                errors.append(
+                    f"team.{to_camel(field)}[{i}]: {bucket} is the platform's workload bucket, which holds every"
+                    " team's code; a team reads its own payloads there already"
+                )
     for path, workload in config.workloads():
         errors += _workload_errors(path, workload, platform)
+    if not errors:
+        errors += _quota_errors(config, platform)
     if errors:
         raise ConfigError(errors)
 
 
+def _quota_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
+    """The team's quota must hold each worker and every workload at its minimum size at once."""
+    quota, errors = config.team.quota, []
+    gpus = cpu = memory = 0
+    for path, workload in config.workloads():
+        workers, per_worker = workload.workers, platform.worker_gpus(workload.workers).gpus
+        if per_worker > quota.gpus:
+            errors.append(f"{path}.workers: a worker gets {per_worker} GPU(s), team.quota.gpus is {quota.gpus}")
+        # A queued job runs at its maximum size (ray_workloads.cluster_spec), everything else from its minimum.
+        count = workers.replicas.max if config.team.kueue and isinstance(workload, Job) else workers.replicas.min
+        gpus += count * per_worker
+        cpu += workload.head.cpu + count * workers.cpu
+        memory += workload.head.memory_gib + count * workers.memory_gib
+    for name, need, have, unit in (
+        ("gpus", gpus, quota.gpus, " GPU(s)"),
+        ("cpu", cpu, quota.cpu, " vCPUs"),
+        ("memoryGib", memory, quota.memory_gib, " GiB"),
+    ):
+        if need > have:
+            errors.append(
+                f"team.quota.{name}: the services and jobs at their minimum size request {need}{unit},"
+                f" the quota is {have}"
+            )
+    return errors
+
+
 def _workload_errors(path: str, workload, platform: PlatformExports) -> list[str]:
     workers, errors = workload.workers, []
+    errors += _size_errors(path, workers, platform)
     if workers.gpu_pool is not None:
         pool = platform.pool(workers.gpu_pool)
         if pool is None:

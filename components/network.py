@@ -5,6 +5,7 @@ import pulumi_gcp as gcp
 
 from components.config.platform import Network as NetworkConfig
 
+HEALTH_CHECK_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
 
@@ -53,6 +54,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         internal = [str(config.nodes_cidr), str(config.pods_cidr)]
+        self.gateway_source_ranges: list[str] = []
         if gateway_api:
             # The internal Application Load Balancer of GKE's gke-l7-rilb GatewayClass runs its proxies
             # in the region's proxy-only subnet; there must be exactly one, and its proxies reach pods.
@@ -67,6 +69,9 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             internal.append(str(config.proxy_only_cidr))
+            # Envoy-based load balancers send traffic from the proxy-only subnet; Google's health
+            # checkers probe from these ranges (Cloud Load Balancing "Health checks overview").
+            self.gateway_source_ranges = [str(config.proxy_only_cidr), *HEALTH_CHECK_RANGES]
         # Node-to-node and pod-to-pod traffic inside the VPC (Ray GCS, object transfer, NCCL), and
         # the Gateway's proxies to the pods.
         self.allow_internal = gcp.compute.Firewall(

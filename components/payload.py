@@ -1,7 +1,10 @@
 """Payload code shipped by content hash: `workloads/` as a byte-for-byte reproducible zip, uploaded
-to the platform's workload bucket as `payloads/<sha256>.zip`, and used as Ray's working_dir.
+to the platform's workload bucket as `payloads/<team>/<sha256>.zip`, and used as Ray's working_dir.
 
-Same tree -> same bytes -> same URI -> no change to any RayService or RayJob. The zip holds
+Same tree -> same bytes -> same URI -> no change to any RayService or RayJob. Each team owns the
+objects under its own prefix, so no two stacks own one object: one team's update or destroy never
+deletes the archive another team's workers start from, and a team's identity reads only its own
+prefix (components/team_identity.py). The zip holds
 `workloads/` and `payload.json` at its top level: Ray strips a lone top-level folder when it
 unpacks a working_dir, which would break `import workloads...`.
 """
@@ -54,21 +57,28 @@ def write_archive() -> Path:
     return path
 
 
+def team_prefix(team: str) -> str:
+    """The team's folder in the workload bucket."""
+    return f"payloads/{team}/"
+
+
 class PayloadArchive(pulumi.ComponentResource):
     """The team's copy of workloads/ in the platform bucket; `uri` is the working_dir to use."""
 
-    def __init__(self, name: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, team: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        name = f"{team}-payload"
         super().__init__("rayplane:team:PayloadArchive", name, None, opts)
         path = write_archive()
         digest = path.stem
+        key = f"{team_prefix(team)}{digest}.zip"  # a new name per content: the old object stays until replaced
         self.object = gcp.storage.BucketObject(
             name,
             bucket=bucket,
-            name=f"payloads/{digest}.zip",  # a new name per content: the old object stays until replaced
+            name=key,
             source=pulumi.FileAsset(str(path.relative_to(ROOT))),  # relative: the program runs from the root
             content_type="application/zip",
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.digest = digest
-        self.uri = pulumi.Output.concat("gs://", bucket, f"/payloads/{digest}.zip")
+        self.uri = pulumi.Output.concat("gs://", bucket, f"/{key}")
         self.register_outputs({"uri": self.uri})

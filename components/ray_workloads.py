@@ -193,7 +193,7 @@ class RayWorkloads(pulumi.ComponentResource):
     def __init__(
         self,
         config: TeamStack,
-        platform: pulumi.Output[PlatformExports],
+        platform: PlatformExports,
         namespace: pulumi.Input[str],
         working_dir: pulumi.Input[str],
         service_account: str,
@@ -202,14 +202,16 @@ class RayWorkloads(pulumi.ComponentResource):
     ):
         super().__init__("rayplane:team:RayWorkloads", f"{config.team.name}-workloads", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        inputs = pulumi.Output.all(platform, working_dir)
+        working_dir = pulumi.Output.from_input(working_dir)
         for service in config.services:
             k8s.apiextensions.CustomResource(
                 f"{config.team.name}-{service.name}",
                 api_version=API_VERSION,
                 kind="RayService",
                 metadata={"name": service.name, "namespace": namespace},
-                spec=inputs.apply(lambda v, s=service: rayservice_spec(s, v[0], v[1], service_account, secret_name)),
+                spec=working_dir.apply(
+                    lambda uri, s=service: rayservice_spec(s, platform, uri, service_account, secret_name)
+                ),
                 opts=child,
             )
         for job in config.jobs:
@@ -220,8 +222,8 @@ class RayWorkloads(pulumi.ComponentResource):
                 api_version=API_VERSION,
                 kind="RayJob",
                 metadata={"name": job.name, "namespace": namespace, "labels": labels},
-                spec=inputs.apply(
-                    lambda v, j=job, q=queued: rayjob_spec(j, v[0], v[1], service_account, secret_name, q)
+                spec=working_dir.apply(
+                    lambda uri, j=job, q=queued: rayjob_spec(j, platform, uri, service_account, secret_name, q)
                 ),
                 opts=child,
             )

@@ -64,8 +64,15 @@ class GcsFaultToleranceOptions(Model):
     redis_password: dict[str, Any] | None = None  # {valueFrom: {secretKeyRef: ...}}
 
 
+class AuthOptions(Model):
+    # Token auth on the Ray dashboard, Jobs API and GCS: KubeRay keeps the token in a Secret named
+    # after the RayCluster, in its namespace, and hands it to the Ray pods and its own client.
+    mode: Literal["token", "disabled"] = "token"
+
+
 class RayClusterSpec(Model):
     ray_version: str = RAY_VERSION
+    auth_options: AuthOptions = AuthOptions()
     enable_in_tree_autoscaling: bool = True
     autoscaler_options: AutoscalerOptions | None = AutoscalerOptions()
     gcs_fault_tolerance_options: GcsFaultToleranceOptions | None = None

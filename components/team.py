@@ -16,7 +16,7 @@ class Team(pulumi.ComponentResource):
         self,
         config: TeamStack,
         kubeconfig: pulumi.Input[str],
-        platform: pulumi.Output[PlatformExports],
+        platform: PlatformExports,
         opts: pulumi.ResourceOptions | None = None,
     ):
         team = config.team
@@ -90,7 +90,7 @@ class Team(pulumi.ComponentResource):
             k8s.resource.v1.ResourceClaimTemplate(
                 f"{team.name}-{name}",
                 metadata={"name": name, "namespace": ns},
-                spec=platform.apply(lambda p, name=name: claim_template_spec(p.profile(name))),
+                spec=claim_template_spec(platform.profile(name)),
                 opts=in_cluster,
             )
         if team.kueue:
@@ -102,7 +102,7 @@ class Team(pulumi.ComponentResource):
                     api_version=KUEUE_API,
                     kind="LocalQueue",
                     metadata={"name": name, "namespace": ns},
-                    spec={"clusterQueue": platform.apply(lambda p, w=workers: p.cluster_queue(w))},
+                    spec={"clusterQueue": platform.cluster_queue(workers)},
                     opts=in_cluster,
                 )
         self.register_outputs({"namespace": ns})

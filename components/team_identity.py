@@ -1,11 +1,13 @@
 """A team's identity: a Kubernetes service account that is, through Workload Identity, a GCP
-service account with read access to the workload, model and data buckets (no keys anywhere)."""
+service account that reads its own payload archives, its model and data buckets, and writes its
+write buckets (no keys anywhere)."""
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import TeamStack
+from components.payload import team_prefix
 
 KSA = "ray"  # the service account every Ray pod of the team runs as
 
@@ -15,7 +17,7 @@ class TeamIdentity(pulumi.ComponentResource):
         self,
         config: TeamStack,
         namespace: pulumi.Input[str],
-        workload_bucket: pulumi.Input[str],
+        workload_bucket: str,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -36,15 +38,26 @@ class TeamIdentity(pulumi.ComponentResource):
             member=pulumi.Output.concat("serviceAccount:", config.project, ".svc.id.goog[", namespace, f"/{KSA}]"),
             opts=child,
         )
-        grants = [("workloads", workload_bucket, "roles/storage.objectViewer")]
-        grants += [(b, b, "roles/storage.objectViewer") for b in team.read_buckets]
-        grants += [(b, b, "roles/storage.objectUser") for b in team.write_buckets]  # read, write, delete
-        for label, bucket, role in grants:
+        # The workload bucket holds every team's code: this team reads its own prefix only (an IAM
+        # condition; the bucket has uniform bucket-level access, so no object ACL widens it).
+        own_payloads = f"projects/_/buckets/{workload_bucket}/objects/{team_prefix(team.name)}"
+        grants = [
+            ("workloads", workload_bucket, "roles/storage.objectViewer", own_payloads),
+            *((b, b, "roles/storage.objectViewer", None) for b in team.read_buckets),
+            *((b, b, "roles/storage.objectUser", None) for b in team.write_buckets),  # read, write, delete
+        ]
+        for label, bucket, role, prefix in grants:
             gcp.storage.BucketIAMMember(
                 f"{team.name}-{label}-{role.rsplit('.', 1)[-1].lower()}",
                 bucket=bucket,
                 role=role,
                 member=member,
+                condition=prefix
+                and {
+                    "title": f"{team.name} payloads",
+                    "description": f"objects under {team_prefix(team.name)} only",
+                    "expression": f'resource.name.startsWith("{prefix}")',
+                },
                 opts=child,
             )
         self.service_account = k8s.core.v1.ServiceAccount(

@@ -26,6 +26,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.settings import get_root_resource
 
 from components.config import NAMESPACE, ConfigError
+from components.config.loading import stack_file
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ROOT / "stacks"
@@ -66,7 +67,7 @@ def pulumi_config(values: dict) -> tuple[dict[str, str], list[str]]:
 
 
 def stack_config(stack: str) -> tuple[dict[str, str], list[str]]:
-    return pulumi_config(yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"])
+    return pulumi_config(stack_file(stack, STACKS))
 
 
 def _mask(value):
@@ -159,13 +160,22 @@ class _Monitor(pulumi_mocks.MockMonitor):
 
 
 def _platform_references(config: dict[str, str]) -> dict[str, Render]:
+    """A team stack's platform stack, rendered from its stack file (a StackReference reads it)."""
     ref = config.get(f"{NAMESPACE}:platformStack")
-    return {ref: render(ref.rsplit("/", 1)[-1])} if ref else {}
+    if not isinstance(ref, str) or ref.count("/") != 2:
+        return {}  # the config check reports it
+    stack = ref.rsplit("/", 1)[-1]
+    if not (STACKS / f"Pulumi.{stack}.yaml").is_file():
+        raise ConfigError([f"platformStack: no stack file stacks/Pulumi.{stack}.yaml to render {ref} from"])
+    return {ref: render(stack)}
 
 
-def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> Render:
+def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> tuple[Render, ConfigError | None]:
     result = Render(stack)
-    references = _platform_references(config)
+    try:
+        references = _platform_references(config)
+    except ConfigError as exc:
+        return result, exc
     mocks = _Mocks(result, config.get("gcp:project"), references)
     pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=_Monitor(mocks))
     pulumi.runtime.set_all_config(config, secret_keys)
@@ -183,14 +193,15 @@ def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> Render:
 
         return pulumi.Output.from_input(exports())
 
+    error = None
     try:
         program()
-    except ConfigError:
+    except ConfigError as exc:
         # Outputs that failed on the same error are collected later; it was reported once already.
         asyncio.get_event_loop().set_exception_handler(_ignore_config_errors)
-        raise
+        error = exc
     result.resources.sort(key=lambda r: (r["type"], r["name"]))
-    return result
+    return result, error
 
 
 def _ignore_config_errors(loop: asyncio.AbstractEventLoop, context: dict) -> None:
@@ -198,10 +209,23 @@ def _ignore_config_errors(loop: asyncio.AbstractEventLoop, context: dict) -> Non
         loop.default_exception_handler(context)
 
 
-def render(stack: str, config: tuple[dict[str, str], list[str]] | None = None) -> Render:
+def attempt(stack: str, config: tuple[dict[str, str], list[str]] | None = None) -> tuple[Render, ConfigError | None]:
     """Run the program for `stack` (with its stack file's config unless `config` is given) in a
-    fresh context: Pulumi's runtime state lives in contextvars, so renders never leak into each other."""
-    return contextvars.Context().run(_run, stack, *(stack_config(stack) if config is None else config))
+    fresh context (Pulumi's runtime state lives in contextvars, so renders never leak into each
+    other): what it registered, and the config error it stopped on, if any."""
+    try:
+        config = stack_config(stack) if config is None else config
+    except ConfigError as exc:
+        return Render(stack), exc
+    return contextvars.Context().run(_run, stack, *config)
+
+
+def render(stack: str, config: tuple[dict[str, str], list[str]] | None = None) -> Render:
+    """The render of a valid stack; a ConfigError for an invalid one."""
+    result, error = attempt(stack, config)
+    if error is not None:
+        raise error
+    return result
 
 
 class _ManifestDumper(yaml.SafeDumper):

@@ -10,7 +10,7 @@ its swaps for a laptop (`local`), and an example request.
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Profile = Literal["cluster", "cpu"]
 
@@ -69,10 +69,23 @@ def tiny_llm() -> str:
     return str(ensure())
 
 
+def _at_least(low: str, high: str):
+    """A model validator: the `high` field may not be below the `low` one."""
+
+    def check(model):
+        if getattr(model, high) < getattr(model, low):
+            raise ValueError(f"{high} ({getattr(model, high)}) must be >= {low} ({getattr(model, low)})")
+        return model
+
+    return model_validator(mode="after")(check)
+
+
 class Autoscaling(Part):
     min_replicas: int = Field(1, ge=0, description="fewest replicas")
     max_replicas: int = Field(1, ge=1, description="most replicas")
     target_ongoing_requests: float = Field(16, gt=0, description="requests per replica that Serve scales towards")
+
+    _max_not_below_min = _at_least("min_replicas", "max_replicas")
 
 
 class LoraConfig(Part):
@@ -180,6 +193,8 @@ class ActorPool(Part):
     max_actors: int = Field(1, ge=1, description="most model actors")
     batch_size: int = Field(64, ge=1, description="rows per model call")
 
+    _max_not_below_min = _at_least("min_actors", "max_actors")
+
 
 class JobArgs(Args):
     """A job's args: every job reads `input` and writes `output`."""
@@ -200,7 +215,7 @@ class BatchJobArgs(JobArgs):
     chunk_chars: int = Field(2000, ge=100, description="longer texts are split into chunks of this size")
     preprocess_tasks: int = Field(4, ge=1, description="parallel CPU preprocessing tasks")
     model: ActorPool = Field(ActorPool(), description="the model stage's actor pool")
-    num_gpus: float = Field(1, ge=0, description="GPUs per model actor")
+    num_gpus: float = Field(1, ge=0, description="GPUs per model actor: a fraction of one, or whole GPUs")
     model_source: str | None = Field(None, description="stage llm: the model's weights")
     prompt: str = Field("Summarize in one sentence:\n{text}", description="stage llm: the prompt ({text} is the row)")
     max_tokens: int = Field(64, ge=1, description="stage llm: tokens generated per row")
@@ -212,6 +227,13 @@ class BatchJobArgs(JobArgs):
         if self.stage == "llm" and not self.model_source:
             raise ValueError("stage llm needs model_source")
         return self
+
+    @field_validator("num_gpus")
+    @classmethod
+    def _whole_above_one(cls, num_gpus: float) -> float:
+        if num_gpus > 1 and not num_gpus.is_integer():
+            raise ValueError(f"Ray gives an actor a fraction of one GPU or whole GPUs, not {num_gpus:g}")
+        return num_gpus
 
     def replica_gpus(self) -> list[float]:
         per_actor = self.tensor_parallel_size * self.pipeline_parallel_size if self.stage == "llm" else self.num_gpus

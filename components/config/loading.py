@@ -2,7 +2,10 @@
 `kind` into one model tree before any resource is registered."""
 
 import json
+from pathlib import Path
 
+import pulumi
+import yaml
 from pulumi.runtime import config as runtime_config
 from pydantic import ValidationError
 
@@ -11,6 +14,7 @@ from components.config.platform import PlatformStack
 from components.config.team import TeamStack
 
 NAMESPACE = "rayplane"  # the config namespace: `rayplane:<key>` in stack files
+STACKS = Path(__file__).resolve().parents[2] / "stacks"  # Pulumi.yaml: stackConfigDir
 StackConfig = PlatformStack | TeamStack
 STACK_KINDS: dict[str, type[StackConfig]] = {"platform": PlatformStack, "team": TeamStack}
 
@@ -28,7 +32,41 @@ def parse(raw: dict) -> StackConfig:
 
 def _value(raw: str):
     # Pulumi hands structured config values over as JSON text; scalars stay strings.
-    return json.loads(raw) if raw[:1] in "{[" else raw
+    return json.loads(raw) if raw.startswith(("{", "[")) else raw
+
+
+def stack_file(stack: str, folder: Path = STACKS) -> dict:
+    """The `config:` of stacks/Pulumi.<stack>.yaml, or a ConfigError saying what is wrong with the file."""
+    path, where = folder / f"Pulumi.{stack}.yaml", f"stacks/Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ConfigError([f"{where}: no such stack file"])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError([f"{where}: not YAML{at}: {getattr(exc, 'problem', None) or exc}"]) from None
+    if not isinstance(data, dict) or "config" not in data:
+        raise ConfigError([f"{where}: no `config:` section (it holds the stack's rayplane:* keys)"])
+    config = data["config"]
+    if not isinstance(config, dict) or not config:
+        raise ConfigError([f"{where}: `config:` is empty (it holds the stack's rayplane:* keys)"])
+    if errors := plain_secrets(config.get(f"{NAMESPACE}:secrets")):
+        raise ConfigError(errors)
+    return config
+
+
+def plain_secrets(secrets) -> list[str]:
+    """Values of rayplane:secrets stored in plain text. Pulumi marks the whole map secret when one
+    value in it is `secure:`, so only the stack file itself shows a plain one sitting next to them."""
+    if not isinstance(secrets, dict):
+        return []
+    return [
+        f"secrets.{key}: stored in plain text in the stack file; set it with"
+        f" `pulumi config set --secret --path 'secrets.{key}' <value>`"
+        for key, value in secrets.items()
+        if not (isinstance(value, dict) and set(value) == {"secure"})
+    ]
 
 
 def from_pulumi_config(everything: dict[str, str], secret_keys: set[str]) -> StackConfig:
@@ -49,4 +87,6 @@ def load() -> StackConfig:
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = set(runtime_config.get_config_secret_keys_env())
     secret_keys |= {key for key in everything if runtime_config.is_config_secret(key)}
+    if (STACKS / f"Pulumi.{pulumi.get_stack()}.yaml").is_file():  # config may also come from elsewhere (ESC)
+        stack_file(pulumi.get_stack())
     return from_pulumi_config(everything, secret_keys)

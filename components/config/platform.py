@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.base import PROJECT, QUANTITY, REGION, ZONE, Model, Name, Zone, max_not_below
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
+from components.regions import GKE_MAX_NODES_PER_ZONE, location_error, zones_of
 from components.scheduling import SYSTEM_POOL
 from workloads.catalog import RAY_VERSION
 
@@ -35,13 +36,32 @@ class ControlPlane(Model):
     public_endpoint: bool = Field(
         False, description="give the control plane a public IP (needs authorizedNetworks); else private only"
     )
+    open_to_internet: bool = Field(
+        False,
+        description="allow an authorized network of 0.0.0.0/0: anyone may reach the Kubernetes API (it still"
+        " authenticates); the deploy prints a warning",
+    )
 
     @field_validator("public_endpoint")
     @classmethod
     def _needs_networks(cls, public: bool, info: ValidationInfo) -> bool:
-        if public and not info.data.get("authorized_networks"):
+        if public and info.data.get("authorized_networks") == []:  # absent: its own error is reported
             raise ValueError("a public endpoint needs at least one entry in authorizedNetworks")
         return public
+
+    @model_validator(mode="after")
+    def _world_needs_opt_in(self) -> "ControlPlane":
+        for i, network in enumerate(self.authorized_networks):
+            if network.cidr.prefixlen == 0 and not self.open_to_internet:
+                raise ValueError(
+                    f"authorizedNetworks[{i}] is {network.cidr}, the whole internet; set"
+                    " cluster.controlPlane.openToInternet: true if that is meant"
+                )
+        return self
+
+    @property
+    def world_open(self) -> bool:
+        return any(network.cidr.prefixlen == 0 for network in self.authorized_networks)
 
 
 class Network(Model):
@@ -114,6 +134,8 @@ class Cluster(Model):
     def _location(cls, location: str) -> str:
         if not (REGION.match(location) or ZONE.match(location)):
             raise ValueError(f"{location!r} is neither a region (e.g. us-central1) nor a zone (e.g. us-central1-a)")
+        if error := location_error(location):
+            raise ValueError(error)
         return location
 
     @field_validator("kubernetes_version")
@@ -401,6 +423,14 @@ class PlatformStack(Model):
             for j, zone in enumerate(pool.zones):
                 if not zone.startswith(self.cluster.region + "-"):
                     errors.append(f"{path}.zones[{j}]: {zone} is not in the cluster's region {self.cluster.region}")
+                elif error := location_error(zone):
+                    errors.append(f"{path}.zones[{j}]: {error}")
+            zones = len(pool.zones or zones_of(self.cluster.location))
+            if pool.autoscaling.max_nodes > GKE_MAX_NODES_PER_ZONE * zones:
+                errors.append(
+                    f"{path}.autoscaling.maxNodes: {pool.autoscaling.max_nodes} is above GKE's"
+                    f" {GKE_MAX_NODES_PER_ZONE} nodes per zone for the pool's {zones} zone(s)"
+                )
             if pool.gpu_mode == "dra" and self.cluster.minor < MIN_DRA_VERSION:
                 errors.append(
                     f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "

@@ -1,9 +1,17 @@
 """Team stack config: a team's namespace, identity and quota on a platform stack's cluster, and
 its services (RayServices) and jobs (RayJobs), each running a payload from `workloads/`."""
 
+import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from components.config.base import PROJECT, Model, Name, check_name, error_lines, max_not_below
 from workloads import catalog
@@ -18,27 +26,80 @@ class TeamQuota(Model):
     gpus: int = Field(4, ge=0, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
 
 
+# Namespaces a team may not take: Kubernetes' and GKE's own, and every one the platform installs into.
+RESERVED_NAMESPACES = ("default", "kuberay-system", "kueue-system", "nvidia-dra-driver-gpu")
+RESERVED_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")  # GCS bucket names (without dots' extra rules)
+SA_ID_MIN = 6  # GCP service account ids: 6 to 30 characters
+
+
+def _bucket(name: str) -> str:
+    if name.startswith("gs://"):
+        raise ValueError(f"{name!r} is a URL; give the bucket's name ({name.removeprefix('gs://').split('/')[0]})")
+    if not BUCKET.match(name):
+        raise ValueError(f"{name!r} is not a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.'")
+    return name
+
+
+Bucket = Annotated[str, AfterValidator(_bucket)]
+
+
 class Team(Model):
     name: Name(24) = Field(description="the team; also names its GCP service account `<name>-ray`")
     namespace: Annotated[str | None, Field(validate_default=True)] = Field(
-        None, description="the team's namespace (default: the team name)"
+        None,
+        description="the team's namespace (default: the team name); not kube-*, gke-*, gmp-*, default or a"
+        " platform namespace",
     )
-    group: str | None = Field(None, description="Google group (e-mail) given the `edit` role in the namespace")
+    group: str | None = Field(
+        None, description="Google group (e-mail) given the `edit` role in the team's namespace only"
+    )
     gpu_profiles: list[str] = Field([], description="the platform's GPU profiles this team claims GPUs with")
-    read_buckets: list[str] = Field(
-        [], description="model and data buckets to read (the workload bucket is always readable)"
+    read_buckets: list[Bucket] = Field(
+        [], description="model and data buckets to read (the team's own payload archives are always readable)"
     )
-    write_buckets: list[str] = Field([], description="buckets where jobs write (read, write, delete)")
+    write_buckets: list[Bucket] = Field([], description="buckets where jobs write (read, write, delete)")
+    serve_clients: list[Name(63)] = Field(
+        [],
+        description="other namespaces whose pods may call the team's Serve apps (port 8000); the team's own"
+        " namespace and the platform's Gateway always may",
+    )
     kueue: bool = Field(False, description="jobs wait in the platform's Kueue queues (needs its addons.kueue)")
     quota: TeamQuota = Field(TeamQuota(), description="the namespace's ResourceQuota")
+
+    @field_validator("name")
+    @classmethod
+    def _service_account_id(cls, name: str) -> str:
+        if len(account := f"{name}-ray") < SA_ID_MIN:
+            raise ValueError(
+                f"{name!r} makes the service account id {account!r}, shorter than GCP's {SA_ID_MIN} characters"
+            )
+        return name
 
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, namespace: str | None, info: ValidationInfo) -> str | None:
         namespace = namespace or info.data.get("name")
-        if namespace is not None:
-            check_name(namespace, 63)
+        if namespace is None:
+            return namespace
+        check_name(namespace, 63)
+        if namespace in RESERVED_NAMESPACES or namespace.startswith(RESERVED_NAMESPACE_PREFIXES):
+            raise ValueError(
+                f"{namespace!r} is reserved ({', '.join(p + '*' for p in RESERVED_NAMESPACE_PREFIXES)},"
+                f" {', '.join(RESERVED_NAMESPACES)}): a team's namespace must be its own"
+            )
         return namespace
+
+    @field_validator("group")
+    @classmethod
+    def _google_group(cls, group: str | None) -> str | None:
+        if group is not None and (group.startswith("system:") or not EMAIL.match(group)):
+            raise ValueError(
+                f"{group!r} is not a Google group's e-mail address (a Kubernetes group such as"
+                " system:authenticated would give edit to everyone it covers)"
+            )
+        return group
 
 
 class Replicas(Model):
@@ -157,11 +218,33 @@ class TeamStack(Model):
 
 
 def _payload_errors(path: str, workload: Workload) -> list[str]:
-    """The payload must exist in workloads/ and its args must fit the payload's own model."""
+    """The payload must exist in workloads/, its args must fit the payload's own model, and they
+    must hold no credential (args are written into serveConfigV2 and the RayJob in plain text)."""
     if workload.payload not in workload.payloads:
         return [f"{path}.payload: no payload {workload.payload!r} in workloads/ ({', '.join(workload.payloads)})"]
     try:
         workload.typed_args()
     except ValidationError as exc:
         return error_lines(exc, prefix=f"{path}.args")
+    return _credentials(workload.args, f"{path}.args")
+
+
+# What credentials look like: a URL with user:password, Hugging Face, AWS, GitHub and OpenAI-style
+# tokens, Google OAuth access tokens, private keys.
+CREDENTIAL = re.compile(
+    r"://[^/\s:@]+:[^/\s@]+@|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\bsk-[A-Za-z0-9_-]{20,}|\bya29\.[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+)
+
+
+def _credentials(value, at: str) -> list[str]:
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in _credentials(item, f"{at}.{key}")]
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in _credentials(item, f"{at}[{i}]")]
+    if isinstance(value, str) and CREDENTIAL.search(value):
+        return [
+            f"{at}: looks like a credential; args are written into the RayService or RayJob in plain text: keep it"
+            " in rayplane:secrets and pass it with secretEnv"
+        ]
     return []

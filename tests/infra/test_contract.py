@@ -52,7 +52,7 @@ def test_worker_gpus_resolve_profiles_and_device_plugin_pools():
             "kind": "team",
             "gcp:project": "rayplane-prod",
             "platformStack": "org/rayplane/prod",
-            "team": {"name": "t", "gpuProfiles": ["l4-x2"]},
+            "team": {"name": "tm", "gpuProfiles": ["l4-x2"], "quota": {"gpus": 16}},
             "services": [
                 {"name": "a", "payload": "embeddings", "workers": {"gpuProfile": "l4-x2"}},
                 {"name": "b", "payload": "embeddings", "workers": {"gpuPool": "h100", "gpus": 4}},

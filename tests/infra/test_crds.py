@@ -10,7 +10,7 @@ from tests.infra import upstream
 from tests.infra.conftest import rendered
 from tools.render import stack_names
 
-BUILT_IN_GROUPS = {"", "apps", "rbac.authorization.k8s.io", "resource.k8s.io"}  # kubernetes-validate's
+BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io", "rbac.authorization.k8s.io", "resource.k8s.io"}
 
 
 def custom_resources(stack: str) -> list[dict]:

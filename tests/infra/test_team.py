@@ -140,68 +140,6 @@ def _with_service(stack: str, **changes) -> dict:
     return values
 
 
-LLM = {
-    "models": [{"model_id": "m", "model_source": "gs://b/m", "tensor_parallel_size": 2, "pipeline_parallel_size": 2}]
-}
-
-
-@pytest.mark.parametrize(
-    ("stack", "changes", "message"),
-    [
-        (
-            "search-prod",
-            {"args": LLM},
-            "services[0].args: a replica needs 4 GPU(s) (tensor x pipeline parallel size) but a worker gets 2"
-            " from l4-x2",
-        ),
-        (
-            "search-dev",
-            {"workers": {"gpuProfile": "a100-1g"}},
-            "services[0].workers.gpuProfile: 'a100-1g' is not in team.gpuProfiles",
-        ),
-        (
-            "search-dev",
-            {"payload": "llm-v2"},
-            "services[0].payload: no payload 'llm-v2' in workloads/ (llm, embeddings, multiplex, compose)",
-        ),
-        (
-            "search-dev",
-            {"workers": {"gpuProfile": "l4-shared", "replicas": {"min": -1, "max": 2}}},
-            "services[0].workers.replicas.min: Input should be greater than or equal to 0",
-        ),
-        ("search-dev", {"replicas": 3}, "services[0].replicas: unknown key"),
-        ("search-dev", {"args": {"num_gpus": 0.5, "num_gpu": 1}}, "services[0].args.num_gpu: unknown key"),
-        (
-            "search-dev",
-            {"workers": {"gpuPool": "l4"}},
-            "services[0].workers.gpuPool: l4 is a dra pool; use a gpuProfile",
-        ),
-        (
-            "search-dev",
-            {"upgradeStrategy": "NewClusterWithIncrementalUpgrade"},
-            "services[0].upgradeStrategy: incremental upgrades need the platform's cluster.gatewayApi",
-        ),
-        (
-            "search-dev",
-            {"secretEnv": {"TOKEN": "nope"}},
-            "services[0].secretEnv.TOKEN: no secret 'nope' in rayplane:secrets",
-        ),
-    ],
-)
-def test_bad_team_configs_fail_with_a_key_path(stack, changes, message):
-    with pytest.raises(ConfigError) as exc:
-        render_values(stack, _with_service(stack, **changes))
-    assert exc.value.errors == [message]
-
-
-def test_a_missing_platform_profile_fails():
-    values = stack_values("search-prod")
-    values["rayplane:team"] = {**values["rayplane:team"], "gpuProfiles": ["l4-x2", "l4-shared", "l4-x4"]}
-    with pytest.raises(ConfigError) as exc:
-        render_values("search-prod", values)
-    assert exc.value.errors[0].startswith("team.gpuProfiles[2]: the platform stack has no GPU profile 'l4-x4'")
-
-
 def test_incremental_upgrades_use_the_platform_gateway():
     service = render_values(
         "search-prod", _with_service("search-prod", upgradeStrategy="NewClusterWithIncrementalUpgrade")
