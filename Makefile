@@ -6,14 +6,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INFRA := $(VENV)/.infra-installed
 PAYLOADS := $(VENV)/.payloads-installed
+# The policy pack's own virtualenv (PulumiPolicy.yaml): pulumi-policy pins a protobuf that Ray's doesn't allow.
+POLICIES := policies/.venv/.installed
 STACK ?= dev
+BASE ?= origin/main
 
-.PHONY: demo local local-job render golden docs test test-infra test-gpu lint clean
+.PHONY: demo local local-job render golden docs diff test test-infra test-gpu lint clean
 
 $(INFRA): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '.[dev]'
+	touch $@
+
+$(POLICIES): policies/requirements.txt
+	test -x policies/.venv/bin/python || $(PYTHON) -m venv policies/.venv
+	policies/.venv/bin/python -m pip install --quiet -r policies/requirements.txt
 	touch $@
 
 $(PAYLOADS): $(INFRA)
@@ -48,17 +56,23 @@ golden: $(INFRA)
 docs: $(INFRA)
 	$(PY) -m tools.docs
 
-## lint: ruff
+## diff: what this working tree changes in every stack's render, against BASE (make diff BASE=origin/main)
+diff: $(INFRA)
+	$(PY) -m tools.diff --base $(BASE)
+
+## lint: ruff, and actionlint and zizmor on the GitHub workflows
 lint: $(INFRA)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet .github
 
 ## test-infra: lint and the infrastructure tests only (no Ray, vLLM or torch installed)
-test-infra: lint
+test-infra: lint $(POLICIES)
 	$(PY) -m pytest tests/infra
 
 ## test: lint and every test (infrastructure under Pulumi mocks, payloads on a local Ray)
-test: lint $(PAYLOADS)
+test: lint $(PAYLOADS) $(POLICIES)
 	$(PY) -m pytest
 
 ## test-gpu: the tests marked gpu, on a fresh machine with an NVIDIA GPU (CUDA torch from PyPI)
@@ -67,4 +81,4 @@ test-gpu: $(INFRA)
 	$(PY) -m pytest -m gpu tests/workloads
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) policies/.venv build

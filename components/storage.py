@@ -14,6 +14,7 @@ class WorkloadBucket(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             versioning={"enabled": True},
-            opts=pulumi.ResourceOptions(parent=self),
+            # Every team's payloads live here: `pulumi destroy` must not take the bucket with it.
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.register_outputs({"name": self.bucket.name})

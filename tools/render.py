@@ -145,6 +145,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 "provider": request.provider.split("::")[-2] if request.provider else None,
                 # explicit depends_on plus resources whose outputs feed the inputs
                 "dependsOn": sorted({urn.rsplit("::", 1)[-1] for urn in getattr(request, "dependencies", [])}),
+                "protect": getattr(request, "protect", False),
                 "inputs": _plain(rpc.deserialize_properties(properties)),
             }
         )

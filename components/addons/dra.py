@@ -100,12 +100,18 @@ def driver_installer(driver_version: str) -> dict:
                             "imagePullPolicy": "Never",
                             "command": ["bash", "-c", install],
                             "env": [{"name": k, "value": v} for k, v in env.items()],
-                            "resources": {"requests": {"cpu": "150m"}},
+                            "resources": {"requests": {"cpu": "150m", "memory": "256Mi"}},
                             "securityContext": {"privileged": True},
                             "volumeMounts": [{"name": name, "mountPath": path} for name, path in mounts.items()],
                         }
                     ],
-                    "containers": [{"name": "pause", "image": PAUSE_IMAGE}],
+                    "containers": [
+                        {
+                            "name": "pause",
+                            "image": PAUSE_IMAGE,
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                        }
+                    ],
                 },
             },
         },

@@ -37,7 +37,7 @@ def test_public_endpoint_only_with_authorized_networks():
     assert cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
         {"cidrBlock": "203.0.113.0/24", "displayName": "office-vpn"}
     ]
-    assert cluster["deletionProtection"] is False  # dev opts out explicitly
+    assert cluster["deletionProtection"] is True  # the policy pack requires it of every cluster
 
 
 def test_cluster_uses_the_subnet_ranges_it_creates():

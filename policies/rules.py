@@ -1,0 +1,254 @@
+"""rayplane's CrossGuard rules as plain functions over a stack's resources (type, name, inputs,
+protect), so that the policy pack (policies/__main__.py) and the tests run the same code.
+
+A resource rule returns the violations of one resource; a stack rule returns (resource name,
+violation) pairs for the whole stack. RULES lists them with their enforcement.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+BUCKET = "gcp:storage/bucket:Bucket"
+SA_KEY = "gcp:serviceaccount/key:Key"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
+RAY_JOB = "kubernetes:ray.io/v1:RayJob"
+WORKLOADS = {  # kinds with pod templates: where their pod spec is
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+}
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"
+MAX_POD_SETS = 8  # Kueue's jobframework.MaxPodSets: the head and at most 7 worker groups
+TEAM_LABEL = "rayplane.dev/team"
+GPU_TAINT = ("nvidia.com/gpu", "NO_SCHEDULE")
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    protect: bool = False
+
+
+def _get(value, *keys):
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def _ray_cluster(resource: Resource) -> Mapping | None:
+    if resource.type == RAY_SERVICE:
+        return _get(resource.props, "spec", "rayClusterConfig")
+    if resource.type == RAY_JOB:
+        return _get(resource.props, "spec", "rayClusterSpec")
+    return None
+
+
+def pod_specs(resource: Resource) -> Iterator[tuple[str, Mapping]]:
+    """(where, pod spec) of every pod template a resource holds."""
+    if resource.type in WORKLOADS:
+        yield "pod", _get(resource.props, *WORKLOADS[resource.type]) or {}
+    if cluster := _ray_cluster(resource):
+        yield "head", _get(cluster, "headGroupSpec", "template", "spec") or {}
+        for group in cluster.get("workerGroupSpecs") or []:
+            yield f"worker group {group.get('groupName')}", _get(group, "template", "spec") or {}
+
+
+def _containers(spec: Mapping) -> Iterator[Mapping]:
+    yield from spec.get("initContainers") or []
+    yield from spec.get("containers") or []
+
+
+# -- mandatory
+
+
+def public_control_plane_has_authorized_networks(resource: Resource) -> list[str]:
+    if resource.type != CLUSTER or _get(resource.props, "privateClusterConfig", "enablePrivateEndpoint"):
+        return []
+    if _get(resource.props, "masterAuthorizedNetworksConfig", "cidrBlocks"):
+        return []
+    return ["the control plane has a public endpoint and no authorized networks"]
+
+
+def deletion_protection(resource: Resource) -> list[str]:
+    if resource.type == CLUSTER and resource.props.get("deletionProtection") is not True:
+        return ["the cluster's deletionProtection is off"]
+    if resource.type == BUCKET and not resource.protect:
+        return ["the bucket is not protected from deletion (the resource option protect)"]
+    return []
+
+
+def gpu_pools_tainted(resource: Resource) -> list[str]:
+    if resource.type != NODE_POOL or not _get(resource.props, "nodeConfig", "guestAccelerators"):
+        return []
+    taints = {(t.get("key"), t.get("effect")) for t in _get(resource.props, "nodeConfig", "taints") or []}
+    return [] if GPU_TAINT in taints else ["a GPU node pool without the nvidia.com/gpu NoSchedule taint"]
+
+
+def no_service_account_keys(resource: Resource) -> list[str]:
+    return ["a service account key (use Workload Identity)"] if resource.type == SA_KEY else []
+
+
+def ray_heads_without_gpus(resource: Resource) -> list[str]:
+    cluster = _ray_cluster(resource)
+    if cluster is None:
+        return []
+    head = cluster.get("headGroupSpec") or {}
+    spec = _get(head, "template", "spec") or {}
+    gpu_limits = any("nvidia.com/gpu" in (_get(c, "resources", "limits") or {}) for c in _containers(spec))
+    if _get(head, "rayStartParams", "num-gpus") == "0" and not gpu_limits and not spec.get("resourceClaims"):
+        return []
+    return ['the Ray head may get GPUs: set rayStartParams num-gpus "0" and give it no GPU limit or claim']
+
+
+def containers_request_resources(resource: Resource) -> list[str]:
+    return [
+        f"{where}: container {container.get('name')} requests no {', '.join(missing)}"
+        for where, spec in pod_specs(resource)
+        for container in _containers(spec)
+        if (missing := [r for r in ("cpu", "memory") if r not in (_get(container, "resources", "requests") or {})])
+    ]
+
+
+def _pinned(image: str) -> bool:
+    """A digest, or a tag other than latest (a registry's port is not a tag)."""
+    last = image.rpartition("/")[2]
+    return "@sha256:" in image or (":" in last and last.rpartition(":")[2] != "latest")
+
+
+def images_pinned(resource: Resource) -> list[str]:
+    return [
+        f"{where}: container {container.get('name')} image {container.get('image')!r} is not pinned to a version"
+        " or digest"
+        for where, spec in pod_specs(resource)
+        for container in _containers(spec)
+        if not _pinned(container.get("image", ""))
+    ]
+
+
+def kueue_rayjob_errors(job: Mapping) -> list[str]:
+    """Kueue's RayJob webhook (rayjob_webhook.go validateCreate + raycluster ValidateCreate) for a
+    job in a queue: a job without the queue label is not Kueue's (manageJobsWithoutQueueName off)."""
+    labels = _get(job, "metadata", "labels") or {}
+    if QUEUE_LABEL not in labels:
+        return []
+    spec, errors = job.get("spec") or {}, []
+    if spec.get("clusterSelector"):
+        return ["a kueue managed job should not use an existing cluster"]
+    if "rayClusterSpec" not in spec:
+        return ["rayClusterSpec is required for Kueue-managed jobs that don't use clusterSelector"]
+    if not spec.get("shutdownAfterJobFinishes"):
+        errors.append("a kueue managed job should delete the cluster after finishing")
+    cluster = spec["rayClusterSpec"]
+    elastic = (_get(job, "metadata", "annotations") or {}).get(ELASTIC_ANNOTATION) == "true"
+    if cluster.get("enableInTreeAutoscaling") and not elastic:
+        errors.append("a kueue managed job should only use autoscaling when workload slicing is enabled")
+    groups = cluster.get("workerGroupSpecs") or []
+    if len(groups) + 1 > MAX_POD_SETS:
+        errors.append(f"at most {MAX_POD_SETS} PodSets (the head and {MAX_POD_SETS - 1} worker groups)")
+    errors += ['"head" is reserved for the head group' for g in groups if g.get("groupName") == "head"]
+    return errors
+
+
+def queued_jobs_kueue_admits(resource: Resource) -> list[str]:
+    return kueue_rayjob_errors(resource.props) if resource.type == RAY_JOB else []
+
+
+def network_policy_per_team_namespace(resources: list[Resource]) -> list[tuple[str, str]]:
+    isolated = {
+        _get(r.props, "metadata", "namespace")
+        for r in resources
+        if r.type == NETWORK_POLICY
+        and _get(r.props, "spec", "podSelector") == {}
+        and "Ingress" in (_get(r.props, "spec", "policyTypes") or [])
+        and not _get(r.props, "spec", "ingress")
+    }
+    return [
+        (r.name, f"team namespace {name} has no default-deny ingress NetworkPolicy")
+        for r in resources
+        if r.type == NAMESPACE
+        and TEAM_LABEL in (_get(r.props, "metadata", "labels") or {})
+        and (name := _get(r.props, "metadata", "name")) not in isolated
+    ]
+
+
+# -- advisory
+
+
+def spot_for_batch_pools(resource: Resource) -> list[str]:
+    if resource.type != NODE_POOL or not _get(resource.props, "nodeConfig", "guestAccelerators"):
+        return []
+    if _get(resource.props, "autoscaling", "totalMinNodeCount") == 0 and not _get(resource.props, "nodeConfig", "spot"):
+        return ["a GPU pool that scales to zero, as batch pools do, on on-demand VMs: Spot VMs cost far less"]
+    return []
+
+
+def dev_gpu_pools_scale_to_zero(resources: list[Resource], dev_marker: str = "dev") -> list[tuple[str, str]]:
+    """In a platform whose cluster's rayplane-stack label contains `dev_marker`."""
+    dev = any(
+        r.type == CLUSTER and dev_marker in (_get(r.props, "resourceLabels", "rayplane-stack") or "") for r in resources
+    )
+    return [
+        (r.name, "a dev GPU pool that keeps nodes up when idle: set autoscaling.minNodes 0")
+        for r in resources
+        if dev
+        and r.type == NODE_POOL
+        and _get(r.props, "nodeConfig", "guestAccelerators")
+        and (_get(r.props, "autoscaling", "totalMinNodeCount") or 0) > 0
+    ]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    mandatory: bool
+    check: Callable  # Resource -> list[str], or list[Resource] -> list[(name, str)] with stack=True
+    stack: bool = False
+
+
+RULES = [
+    Rule(
+        "public-control-plane-authorized",
+        "No public control plane without authorized networks",
+        True,
+        public_control_plane_has_authorized_networks,
+    ),
+    Rule("deletion-protection", "Deletion protection on the cluster and buckets", True, deletion_protection),
+    Rule("gpu-pools-tainted", "GPU node pools are tainted nvidia.com/gpu NoSchedule", True, gpu_pools_tainted),
+    Rule("no-service-account-keys", "No service account keys", True, no_service_account_keys),
+    Rule("ray-heads-without-gpus", "Ray heads get no GPUs", True, ray_heads_without_gpus),
+    Rule("containers-request-resources", "Every container requests CPU and memory", True, containers_request_resources),
+    Rule("images-pinned", "Every container image is pinned to a version or a digest", True, images_pinned),
+    Rule("queued-jobs-kueue-admits", "Queued RayJobs are ones Kueue admits", True, queued_jobs_kueue_admits),
+    Rule(
+        "team-namespaces-isolated",
+        "Every team namespace has a default-deny NetworkPolicy",
+        True,
+        network_policy_per_team_namespace,
+        stack=True,
+    ),
+    Rule("spot-for-batch-pools", "GPU pools that scale to zero run on Spot VMs", False, spot_for_batch_pools),
+    Rule("dev-gpu-pools-scale-to-zero", "Dev GPU pools scale to zero", False, dev_gpu_pools_scale_to_zero, stack=True),
+]
+
+
+def violations(resources: list[Resource], mandatory: bool | None = None) -> dict[str, list[tuple[str, str]]]:
+    """Every rule's violations over a stack's resources: rule name -> [(resource name, message)]."""
+    found = {}
+    for rule in RULES:
+        if mandatory is not None and rule.mandatory != mandatory:
+            continue
+        if rule.stack:
+            found[rule.name] = rule.check(resources)
+        else:
+            found[rule.name] = [(r.name, message) for r in resources for message in rule.check(r)]
+    return found

@@ -1,0 +1,61 @@
+"""The review tools of a pull request: which stacks a change touches (the preview matrix) and the
+render diff, tested on two real commits."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tools import changed
+from tools.render import ROOT
+
+PLATFORMS, TEAMS = ["dev", "prod"], ["assistant-dev", "search-dev", "search-prod"]
+
+
+@pytest.mark.parametrize(
+    ("files", "stacks"),
+    [
+        (["README.md"], []),
+        (["stacks/Pulumi.search-dev.yaml"], ["search-dev"]),
+        (["stacks/Pulumi.dev.yaml"], ["dev", "assistant-dev", "search-dev"]),  # its teams read its exports
+        (["workloads/serving/llm.py"], TEAMS),  # a new payload archive for every team
+        (["components/cluster.py"], PLATFORMS + TEAMS),
+        (["pyproject.toml"], PLATFORMS + TEAMS),
+    ],
+)
+def test_a_change_touches_the_stacks_whose_render_it_can_change(files, stacks):
+    assert changed.touched(files) == stacks
+
+
+@pytest.fixture(scope="module")
+def two_commits(tmp_path_factory):
+    """A clone of this repository with one more commit: a one-line change of search-dev's stack."""
+    clone = tmp_path_factory.mktemp("review") / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    stack = clone / "stacks" / "Pulumi.search-dev.yaml"
+    text = stack.read_text()
+    assert text.count("replicas: {min: 1, max: 2}") == 2
+    stack.write_text(text.replace("replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 3}", 1))
+    git = ["git", "-C", str(clone), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "commit", "--quiet", "-am", "search-dev: one more embed worker"], check=True)
+    return clone
+
+
+def test_the_diff_shows_a_one_line_change_in_that_stacks_section_only(two_commits, tmp_path):
+    out = tmp_path / "comment.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.diff", "--base", "HEAD~1", "--out", str(out)],
+        cwd=two_commits,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    comment = out.read_text()
+    assert comment.startswith("<!-- rayplane-render-diff -->\n### Render diff against `HEAD~1`: 1 of 5 stack(s) change")
+    for stack in ("dev", "prod", "assistant-dev", "search-prod"):
+        assert f"- **{stack}**: no change" in comment
+    section = comment.split("<b>search-dev</b>", 1)[1].split("</details>", 1)[0]
+    assert ": 0 to add, 1 to change, 0 to remove" in section
+    assert "- change `search-embed` (kubernetes:ray.io/v1:RayService)" in section
+    assert "-      maxReplicas: 2\n+      maxReplicas: 3" in section

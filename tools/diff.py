@@ -1,0 +1,126 @@
+"""What a change does to every stack's render, as a pull-request comment (Markdown):
+
+    python -m tools.diff --base origin/main [--out build/diff/comment.md]
+
+Renders the stacks at `--base` (a git worktree) and in this working tree with tools.render (offline:
+no credentials, no cloud; secrets stay masked), then per stack: the resources added, changed and
+removed, and a unified diff of the manifests and of the changed resources' inputs, each stack in a
+collapsed section. The review surface beside `pulumi preview`, for forks too.
+"""
+
+import argparse
+import difflib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tools.render import ROOT
+
+MARKER = "<!-- rayplane-render-diff -->"  # the comment is found by it and edited in place
+WORK = ROOT / "build" / "diff"
+MAX_DIFF_LINES = 400  # per stack; GitHub caps a comment at 65,536 characters
+
+
+def render_tree(tree: Path, out: Path) -> str | None:
+    """Render every stack of a checkout to `out`; the render's error output if it failed."""
+    shutil.rmtree(out, ignore_errors=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.render", "--out", str(out)], cwd=tree, capture_output=True, text=True
+    )
+    return None if done.returncode == 0 else (done.stderr.strip() or done.stdout.strip())
+
+
+def checkout(base: str, where: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=ROOT, capture_output=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(where), base], cwd=ROOT, check=True, capture_output=True)
+
+
+def _resources(folder: Path) -> dict[tuple[str, str], dict]:
+    """(type, name) -> what a deploy would act on: the inputs, and whether Pulumi protects it."""
+    path = folder / "resources.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    return {(r["type"], r["name"]): {"inputs": r["inputs"], "protect": r.get("protect", False)} for r in records}
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return (
+        {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.yaml"))} if folder.exists() else {}
+    )
+
+
+def _unified(old: str, new: str, name: str) -> list[str]:
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"a/{name}", f"b/{name}", lineterm=""))
+
+
+def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
+    """A stack's section and whether anything changed in it."""
+    old, new = _resources(base / stack), _resources(head / stack)
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(key for key in set(old) & set(new) if old[key] != new[key])
+    if not (added or removed or changed):
+        return f"- **{stack}**: no change", False
+    lines = []
+    old_files, new_files = _files(base / stack), _files(head / stack)
+    for name in sorted(set(old_files) | set(new_files)):
+        lines += _unified(old_files.get(name, ""), new_files.get(name, ""), name)
+    for key in changed:
+        if (
+            key[0].startswith("kubernetes:")
+            and "kind" in new[key]["inputs"]
+            and old[key]["protect"] == new[key]["protect"]
+        ):
+            continue  # shown as its manifest above
+        dump = lambda r: json.dumps(r, indent=2, sort_keys=True)  # noqa: E731
+        lines += _unified(dump(old[key]), dump(new[key]), f"{key[1]} ({key[0]})")
+    if len(lines) > MAX_DIFF_LINES:
+        lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines: run `make diff` locally"]
+    summary = f"<b>{stack}</b>: {len(added)} to add, {len(changed)} to change, {len(removed)} to remove"
+    listing = [f"- add `{name}` ({type_})" for type_, name in added]
+    listing += [f"- change `{name}` ({type_})" for type_, name in changed]
+    listing += [f"- remove `{name}` ({type_})" for type_, name in removed]
+    body = "\n".join(listing) + "\n\n```diff\n" + "\n".join(lines) + "\n```"
+    return f"<details><summary>{summary}</summary>\n\n{body}\n</details>", True
+
+
+def comment(base_out: Path, head_out: Path, base: str, errors: dict[str, str]) -> str:
+    stacks = sorted(
+        {p.name for p in base_out.iterdir() if p.is_dir()} | {p.name for p in head_out.iterdir() if p.is_dir()}
+    )
+    sections = [stack_section(stack, base_out, head_out) for stack in stacks]
+    changed = sum(1 for _, did in sections if did)
+    lines = [MARKER, f"### Render diff against `{base}`: {changed} of {len(stacks)} stack(s) change", ""]
+    lines += [f"**The {side} render failed:**\n```\n{error}\n```" for side, error in errors.items()]
+    lines += [section for section, _ in sections]
+    lines += ["", "_Offline renders (`make diff`), secrets masked; `pulumi preview` shows what the cloud would do._"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="the git revision to compare with (e.g. origin/main)")
+    parser.add_argument("--out", type=Path, help="write the comment here (default: print it)")
+    args = parser.parse_args(argv)
+    tree = WORK / "base-tree"
+    checkout(args.base, tree)
+    try:
+        errors = {}
+        if error := render_tree(tree, WORK / "base"):
+            errors["base"] = error
+        if error := render_tree(ROOT, WORK / "head"):
+            errors["head"] = error
+        text = comment(WORK / "base", WORK / "head", args.base, errors)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    else:
+        print(text, end="")
+    return 1 if "head" in errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
