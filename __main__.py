@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components import addons, config, contract
+from components import addons, capacity, config, contract
 from components.addons.kuberay import VERSION as KUBERAY_VERSION
 from components.addons.kueue import Kueue
 from components.cluster import GATEWAY_CLASS, Cluster
@@ -35,6 +35,7 @@ def platform(cfg: config.PlatformStack) -> None:
         gateway_source_ranges=network.gateway_source_ranges,
         kueue_cluster_queues=installed[Kueue].queues if Kueue in installed else {},
     )
+    pulumi.export("capacity", capacity_values(capacity.platform(cfg)))
 
 
 def team(cfg: config.TeamStack) -> None:
@@ -45,14 +46,22 @@ def team(cfg: config.TeamStack) -> None:
     built = exports.apply(
         lambda platform: team_resources(cfg, platform, platform_stack.require_output(contract.KUBECONFIG))
     )
-    for name in ("namespace", "gcpServiceAccount", "payloadUri"):
+    for name in ("namespace", "gcpServiceAccount", "payloadUri", "capacity"):
         pulumi.export(name, built[name])
+
+
+def capacity_values(report: capacity.PlatformCapacity | capacity.TeamCapacity) -> dict:
+    """The stack output `capacity`; what the report warns about goes to `pulumi up`'s diagnostics."""
+    for warning in report.warnings:
+        pulumi.log.warn(warning)
+    return report.model_dump(by_alias=True, mode="json")
 
 
 def team_resources(
     cfg: config.TeamStack, platform: contract.PlatformExports, kubeconfig: pulumi.Output[str]
 ) -> pulumi.Output[dict]:
     contract.check(cfg, platform)
+    report = capacity.team(cfg, platform)
     slice_ = Team(cfg, kubeconfig, platform)
     namespace = slice_.namespace.metadata["name"]
     identity = TeamIdentity(cfg, namespace, platform.workload_bucket, slice_.provider)
@@ -67,7 +76,12 @@ def team_resources(
         slice_.secret_name,
         pulumi.ResourceOptions(provider=slice_.provider, depends_on=[identity.service_account]),
     )
-    return pulumi.Output.all(namespace=namespace, gcpServiceAccount=identity.gsa.email, payloadUri=payload.uri)
+    return pulumi.Output.all(
+        namespace=namespace,
+        gcpServiceAccount=identity.gsa.email,
+        payloadUri=payload.uri,
+        capacity=capacity_values(report),
+    )
 
 
 cfg = config.load()

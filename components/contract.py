@@ -6,7 +6,6 @@ StackReference into the same model (`read`) and checks its own config against th
 GPU profile or pool that the platform lacks is a config error with the team's key path.
 """
 
-from collections import Counter
 from dataclasses import dataclass
 
 import pulumi
@@ -17,6 +16,7 @@ from components.config import ConfigError, GpuClaim, Job, PlatformStack, TeamSta
 from components.config.base import Model, key_path
 from components.config.platform import AcceleratorType, GpuMode
 from components.gpu import ACCELERATORS, machine_shape
+from components.pricing import node_price
 
 KUBECONFIG = "kubeconfig"  # secret: team stacks build their Kubernetes provider from it
 
@@ -35,6 +35,13 @@ class GpuPoolExport(Export):
     gpu_mode: GpuMode = Field(description="dra or device-plugin")
     spot: bool = Field(description="Spot VMs")
     zones: list[str] = Field(description="zones of its nodes ([]: the cluster's)")
+    min_nodes: int = Field(description="fewest nodes (autoscaling, all zones)")
+    max_nodes: int = Field(description="most nodes (autoscaling, all zones)")
+    node_price: float | None = Field(None, description="estimated USD per hour of a node, spot or not as the pool runs")
+
+    @property
+    def gpu_hour_price(self) -> float | None:
+        return None if self.node_price is None else self.node_price / self.gpus_per_node
 
 
 class GpuProfileExport(GpuClaim):
@@ -95,19 +102,6 @@ def _ray_types(pools: list[GpuPoolExport]) -> list[str]:
     return sorted({ACCELERATORS[pool.accelerator].ray_type for pool in pools})
 
 
-def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
-    """Worker pods that hold these replicas: Ray places a replica on one node, so fractional replicas
-    pack into a worker's GPUs (first fit, largest first) and never across workers."""
-    free: list[float] = []
-    for need in sorted((g for g in replica_gpus if g > 0), reverse=True):
-        slot = next((i for i, left in enumerate(free) if need <= left + 1e-9), None)
-        if slot is None:
-            free.append(gpus_per_worker - need)
-        else:
-            free[slot] -= need
-    return len(free)
-
-
 def _size_errors(path: str, workers: Workers, platform: PlatformExports) -> list[str]:
     """A worker pod must fit the machines of every pool it may run on."""
     names = (
@@ -155,6 +149,9 @@ def export(
                 gpuMode=pool.gpu_mode,
                 spot=pool.spot,
                 zones=pool.zones,
+                minNodes=pool.autoscaling.min_nodes,
+                maxNodes=pool.autoscaling.max_nodes,
+                nodePrice=node_price(cfg, pool),
             )
             for pool, physical in zip(cfg.node_pools, resolved.pop("nodePoolNames"), strict=True)
         ]
@@ -245,6 +242,13 @@ def check(config: TeamStack, platform: PlatformExports) -> None:
         raise ConfigError(errors)
 
 
+def fewest_workers(config: TeamStack, workload) -> int:
+    """Worker pods a workload holds at its smallest: a queued job runs at its maximum size
+    (ray_workloads.cluster_spec), everything else from its minimum."""
+    workers = workload.workers
+    return workers.replicas.max if config.team.kueue and isinstance(workload, Job) else workers.replicas.min
+
+
 def _quota_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
     """The team's quota must hold each worker and every workload at its minimum size at once."""
     quota, errors = config.team.quota, []
@@ -253,8 +257,7 @@ def _quota_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
         workers, per_worker = workload.workers, platform.worker_gpus(workload.workers).gpus
         if per_worker > quota.gpus:
             errors.append(f"{path}.workers: a worker gets {per_worker} GPU(s), team.quota.gpus is {quota.gpus}")
-        # A queued job runs at its maximum size (ray_workloads.cluster_spec), everything else from its minimum.
-        count = workers.replicas.max if config.team.kueue and isinstance(workload, Job) else workers.replicas.min
+        count = fewest_workers(config, workload)
         gpus += count * per_worker
         cpu += workload.head.cpu + count * workers.cpu
         memory += workload.head.memory_gib + count * workers.memory_gib
@@ -291,12 +294,6 @@ def _workload_errors(path: str, workload, platform: PlatformExports) -> list[str
         errors.append(
             f"{path}.args: a replica needs {needed:g} GPU(s) (tensor x pipeline parallel size) but a worker"
             f" gets {given.gpus} from {source}"
-        )
-    elif (count := workers_needed(args.replica_gpus(), given.gpus)) > workers.replicas.max:
-        demand = ", ".join(f"{n} x {g:g}" for g, n in sorted(Counter(args.replica_gpus()).items(), reverse=True))
-        errors.append(
-            f"{path}.args: at full scale its replicas ({demand} GPU) need {count} workers of {given.gpus} GPU(s)"
-            f" from {source}, but workers.replicas.max is {workers.replicas.max}"
         )
     if (wanted := args.ray_accelerator()) and given.ray_types != [wanted]:
         errors.append(

@@ -1,9 +1,14 @@
-"""GKE accelerator catalog: which machine types carry which GPUs, and how many.
+"""GKE accelerator catalog: which machine types carry which GPUs, how many, and the GPUs' own facts.
 
 Source: GKE "About GPUs" (machine type <-> accelerator table). For the accelerator-optimized
 families (g2, a2, a3) the GPU count is fixed by the machine type; N1 machines take 1, 2 or 4 T4s.
 `ray_type` is the accelerator type Ray reports for the GPU (ray/_private/accelerators/nvidia_gpu.py
 turns "NVIDIA A100-SXM4-40GB" into "A100"): the `accelerator_type:<ray_type>` resource.
+
+`memory_mib` is the total memory the GPU reports (nvidia-smi's "Total", CUDA's cudaMemGetInfo): the
+figure vLLM's gpu_memory_utilization is a fraction of, a little below the datasheet's GB where ECC
+takes its share (L4: 24 GB, 23034 MiB). `bandwidth_gbps` is the datasheet's memory bandwidth in GB/s
+(NVIDIA T4, L4, A100, H100 SXM and H200 datasheets).
 """
 
 from dataclasses import dataclass
@@ -14,7 +19,13 @@ class Accelerator:
     family: str  # machine type prefix, e.g. "g2-standard-"
     ray_type: str  # Ray's accelerator type of the GPU
     gpus_per_machine: dict[str, int]  # machine type -> fixed GPU count; empty = attachable
+    memory_mib: int  # device memory as the GPU reports it
+    bandwidth_gbps: int  # memory bandwidth, GB/s
     attachable_counts: tuple[int, ...] = ()  # for N1: counts that may be attached
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_mib / 1024
 
 
 def _series(prefix: str, counts: dict[str, int]) -> dict[str, int]:
@@ -26,19 +37,37 @@ ACCELERATORS: dict[str, Accelerator] = {
         "g2-standard-",
         "L4",
         _series("g2-standard-", {"4": 1, "8": 1, "12": 1, "16": 1, "32": 1, "24": 2, "48": 4, "96": 8}),
+        memory_mib=23034,
+        bandwidth_gbps=300,
     ),
-    "nvidia-tesla-t4": Accelerator("n1-", "T4", {}, attachable_counts=(1, 2, 4)),
+    "nvidia-tesla-t4": Accelerator("n1-", "T4", {}, memory_mib=15360, bandwidth_gbps=320, attachable_counts=(1, 2, 4)),
     "nvidia-tesla-a100": Accelerator(
-        "a2-highgpu-", "A100", _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16}
+        "a2-highgpu-",
+        "A100",
+        _series("a2-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}) | {"a2-megagpu-16g": 16},
+        memory_mib=40960,
+        bandwidth_gbps=1555,
     ),
     "nvidia-a100-80gb": Accelerator(
-        "a2-ultragpu-", "A100", _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8})
+        "a2-ultragpu-",
+        "A100",
+        _series("a2-ultragpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}),
+        memory_mib=81920,
+        bandwidth_gbps=2039,
     ),
     "nvidia-h100-80gb": Accelerator(
-        "a3-highgpu-", "H100", _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8})
+        "a3-highgpu-",
+        "H100",
+        _series("a3-highgpu-", {"1g": 1, "2g": 2, "4g": 4, "8g": 8}),
+        memory_mib=81559,
+        bandwidth_gbps=3350,
     ),
-    "nvidia-h100-mega-80gb": Accelerator("a3-megagpu-", "H100", {"a3-megagpu-8g": 8}),
-    "nvidia-h200-141gb": Accelerator("a3-ultragpu-", "H200", {"a3-ultragpu-8g": 8}),
+    "nvidia-h100-mega-80gb": Accelerator(
+        "a3-megagpu-", "H100", {"a3-megagpu-8g": 8}, memory_mib=81559, bandwidth_gbps=3350
+    ),
+    "nvidia-h200-141gb": Accelerator(
+        "a3-ultragpu-", "H200", {"a3-ultragpu-8g": 8}, memory_mib=143771, bandwidth_gbps=4800
+    ),
 }
 
 

@@ -4,8 +4,9 @@
 
 Renders the stacks at `--base` (a git worktree) and in this working tree with tools.render (offline:
 no credentials, no cloud; secrets stay masked), then per stack: the resources added, changed and
-removed, and a unified diff of the manifests and of the changed resources' inputs, each stack in a
-collapsed section. The review surface beside `pulumi preview`, for forks too.
+removed, and a unified diff of the capacity report (fits, decode floors, costs), the manifests and
+the changed resources' inputs, each stack in a collapsed section. The review surface beside
+`pulumi preview`, for forks too.
 """
 
 import argparse
@@ -37,11 +38,14 @@ def checkout(base: str, where: Path) -> None:
     subprocess.run(["git", "worktree", "add", "--detach", str(where), base], cwd=ROOT, check=True, capture_output=True)
 
 
-def _resources(folder: Path) -> dict[tuple[str, str], dict]:
-    """(type, name) -> what a deploy would act on: the inputs, and whether Pulumi protects it."""
+def _render(folder: Path) -> tuple[dict[tuple[str, str], dict], dict | None]:
+    """(type, name) -> what a deploy would act on (the inputs, and whether Pulumi protects it), and
+    the capacity report. A base from before the capacity report wrote a bare list of resources."""
     path = folder / "resources.json"
-    records = json.loads(path.read_text()) if path.exists() else []
-    return {(r["type"], r["name"]): {"inputs": r["inputs"], "protect": r.get("protect", False)} for r in records}
+    written = json.loads(path.read_text()) if path.exists() else []
+    records, capacity = (written, None) if isinstance(written, list) else (written["resources"], written["capacity"])
+    resources = {(r["type"], r["name"]): {"inputs": r["inputs"], "protect": r.get("protect", False)} for r in records}
+    return resources, capacity
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -56,13 +60,15 @@ def _unified(old: str, new: str, name: str) -> list[str]:
 
 def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
     """A stack's section and whether anything changed in it."""
-    old, new = _resources(base / stack), _resources(head / stack)
+    (old, old_capacity), (new, new_capacity) = _render(base / stack), _render(head / stack)
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
     changed = sorted(key for key in set(old) & set(new) if old[key] != new[key])
-    if not (added or removed or changed):
+    dump = lambda r: json.dumps(r, indent=2, sort_keys=True)  # noqa: E731
+    capacity = _unified(dump(old_capacity), dump(new_capacity), "capacity") if old_capacity != new_capacity else []
+    if not (added or removed or changed or capacity):
         return f"- **{stack}**: no change", False
-    lines = []
+    lines = capacity
     old_files, new_files = _files(base / stack), _files(head / stack)
     for name in sorted(set(old_files) | set(new_files)):
         lines += _unified(old_files.get(name, ""), new_files.get(name, ""), name)
@@ -73,11 +79,11 @@ def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
             and old[key]["protect"] == new[key]["protect"]
         ):
             continue  # shown as its manifest above
-        dump = lambda r: json.dumps(r, indent=2, sort_keys=True)  # noqa: E731
         lines += _unified(dump(old[key]), dump(new[key]), f"{key[1]} ({key[0]})")
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines: run `make diff` locally"]
     summary = f"<b>{stack}</b>: {len(added)} to add, {len(changed)} to change, {len(removed)} to remove"
+    summary += ", capacity or cost changes" if capacity else ""
     listing = [f"- add `{name}` ({type_})" for type_, name in added]
     listing += [f"- change `{name}` ({type_})" for type_, name in changed]
     listing += [f"- remove `{name}` ({type_})" for type_, name in removed]

@@ -6,6 +6,8 @@ A generated section sits between `<!-- generated: NAME -->` and `<!-- end: NAME 
     team-config       every key of a team stack (components/config/team.py)
     platform-exports  what a platform stack exports to its teams (components/contract.py)
     payloads          every payload of workloads/catalog.py and its args (workloads/config.py)
+    capacity-facts    the GPUs' memory and bandwidth (components/gpu.py), the model presets
+                      (workloads/facts.py) and the built-in prices (components/pricing.py)
 """
 
 import argparse
@@ -21,10 +23,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from components import pricing
 from components.config import PlatformStack, TeamStack
 from components.contract import PlatformExports
+from components.gpu import ACCELERATORS
 from tools.render import ROOT
 from workloads import catalog
+from workloads.facts import PRESETS
 
 README = ROOT / "README.md"
 SECTION = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n).*?(<!-- end: (?P=name) -->)", re.S)
@@ -126,11 +131,33 @@ def payloads() -> str:
     return "\n".join(out) + "\n"
 
 
+def capacity_facts() -> str:
+    out = ["| accelerator | Ray type | memory (GiB, as reported) | bandwidth (GB/s) |", "|---|---|---|---|"]
+    out += [
+        f"| `{name}` | {gpu.ray_type} | {gpu.memory_gib:.1f} | {gpu.bandwidth_gbps} |"
+        for name, gpu in ACCELERATORS.items()
+    ]
+    out += ["", "| preset | parameters (B) | layers | KV heads | head dim | dtype | context |", "|---" * 7 + "|"]
+    out += [
+        f"| `{name}` | {f.params_b:g} | {f.layers} | {f.kv_heads} | {f.head_dim} | {f.dtype} | {f.max_position} |"
+        for name, f in PRESETS.items()
+    ]
+    out += ["", f"Built-in prices: {_cell(pricing.ESTIMATE)}.", ""]
+    out += ["| region | machine type or GPU | on-demand USD/h | Spot USD/h |", "|---|---|---|---|"]
+    out += [
+        f"| {region} | `{key}` | {price.on_demand:g} | {'' if price.spot is None else f'{price.spot:g}'} |"
+        for region, prices in pricing.PRICES.items()
+        for key, price in prices.items()
+    ]
+    return "\n".join(out) + "\n"
+
+
 GENERATORS = {
     "platform-config": lambda: table(PlatformStack),
     "team-config": lambda: table(TeamStack),
     "platform-exports": lambda: table(PlatformExports),
     "payloads": payloads,
+    "capacity-facts": capacity_facts,
 }
 
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextvars
 import json
+import logging
 import runpy
 import shutil
 import sys
@@ -100,10 +101,28 @@ class Render:
     resources: list[dict] = field(default_factory=list)  # {type, name, parent, inputs}
     outputs: dict = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # what `pulumi up` would show as warnings
 
     def manifests(self) -> list[dict]:
         """Every Kubernetes object, as it would be applied."""
         return [r["inputs"] for r in self.resources if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
+
+
+class _Diagnostics(logging.Handler):
+    """The engine's log (pulumi.log.warn and the like) of one render, kept instead of printed."""
+
+    def __init__(self, render: Render):
+        super().__init__(logging.WARNING)
+        self.render = render
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.render.warnings.append(record.getMessage())
+
+
+def _engine_log(render: Render) -> logging.Logger:
+    logger = logging.getLogger(f"{__name__}.{id(render)}")
+    logger.propagate, logger.handlers = False, [_Diagnostics(render)]
+    return logger
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -178,7 +197,9 @@ def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> tuple[Re
     except ConfigError as exc:
         return result, exc
     mocks = _Mocks(result, config.get("gcp:project"), references)
-    pulumi.runtime.set_mocks(mocks, project=NAMESPACE, stack=stack, preview=False, monitor=_Monitor(mocks))
+    pulumi.runtime.set_mocks(
+        mocks, project=NAMESPACE, stack=stack, preview=False, logger=_engine_log(result), monitor=_Monitor(mocks)
+    )
     pulumi.runtime.set_all_config(config, secret_keys)
 
     @pulumi.runtime.test
@@ -245,16 +266,55 @@ def _manifest_file(obj: dict) -> str:
 
 
 def write(result: Render, out: Path) -> None:
-    """build/render/<stack>/: resources.json, outputs.json (secrets masked), manifests/*.yaml."""
+    """build/render/<stack>/: resources.json (the capacity report and every resource), outputs.json
+    (secrets masked), manifests/*.yaml."""
     shutil.rmtree(out, ignore_errors=True)
     (out / "manifests").mkdir(parents=True)
-    (out / "resources.json").write_text(json.dumps(result.resources, indent=2, sort_keys=True) + "\n")
+    resources = {"capacity": result.outputs.get("capacity"), "resources": result.resources}
+    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
     outputs = {k: SECRET if k in result.secret_outputs else v for k, v in result.outputs.items()}
     (out / "outputs.json").write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     for obj in result.manifests():
         ordered = {key: obj[key] for key in MANIFEST_ORDER if key in obj} | obj  # kubectl's order first
         text = yaml.dump(ordered, Dumper=_ManifestDumper, sort_keys=False)
         (out / "manifests" / _manifest_file(obj)).write_text(text)
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def _capacity_lines(report: dict) -> list[str]:
+    """The capacity report in a few lines: costs per pool or workload, fits, decode floors."""
+    lines = []
+    if "pools" in report:
+        total = report["gpuCostPerHour"] or {"min": None, "max": None}
+        lines.append(f"  GPU cost per hour: {_usd(total['min'])} at minNodes, {_usd(total['max'])} at maxNodes")
+        for pool in report["pools"]:
+            cost = pool["costPerHour"] or {"min": None, "max": None}
+            nodes = f"{pool['nodes']['min']}-{pool['nodes']['max']} nodes x {_usd(pool['nodePrice'])}"
+            lines.append(f"    {pool['name']}: {nodes} = {_usd(cost['min'])}-{_usd(cost['max'])}")
+    for w in report.get("workloads", []):
+        cost = w["gpuCostPerHour"] or {"min": None, "max": None}
+        needed = w["workersNeeded"]
+        lines.append(
+            f"  {w['name']} ({w['path']}): replicas of {w['replicas']['min']} to {w['replicas']['max']} need"
+            f" {needed['min']}-{needed['max']} workers of {w['gpusPerWorker']} GPU(s) from {w['gpuSource']}"
+            f" ({w['workersPossible']} can run); GPUs {_usd(cost['min'])}-{_usd(cost['max'])}/h"
+        )
+        for fit in w["models"]:
+            lines.append(
+                f"    {fit['model']} on {fit['accelerator']} at {fit['placement']}: {fit['weightsGibPerGpu']:g} GiB"
+                f" weights, KV {fit['kvGibNeeded']:g} of {fit['kvGibFree']:g} GiB free per GPU;"
+                f" decode >= {fit['msPerTokenFloor']:g} ms/token"
+            )
+    if "quotaGpus" in report:
+        share = ""
+        if report["quotaCostPerHour"] is not None and report["platformCostPerHourMax"]:
+            share = f", {report['quotaCostPerHour'] / report['platformCostPerHourMax']:.0%} of the platform's maximum"
+        lines.append(f"  quota: {report['quotaGpus']} GPUs, up to {_usd(report['quotaCostPerHour'])}/h{share}")
+    lines.append(f"  (costs: {report['estimate']})")
+    return lines
 
 
 def summary(result: Render) -> str:
@@ -269,6 +329,9 @@ def summary(result: Render) -> str:
         for kind in ("RayService", "RayJob"):
             names = [m["metadata"]["name"] for m in result.manifests() if m["kind"] == kind]
             lines.append(f"  {kind}s: {', '.join(names) or 'none'}")
+    if "capacity" in result.outputs:
+        lines += _capacity_lines(result.outputs["capacity"])
+    lines += [f"  warning: {warning}" for warning in result.warnings]
     return "\n".join(lines)
 
 

@@ -12,7 +12,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from workloads.facts import PRESETS, ModelFacts, preset_name
+
 Profile = Literal["cluster", "cpu"]
+Scale = Literal["min", "max"]
 
 
 class Part(BaseModel):
@@ -26,8 +29,8 @@ class Args(Part):
 
     profile: Profile = Field("cluster", description="`cluster`: GPUs; `cpu`: a laptop, no CPU reservations")
 
-    def replica_gpus(self) -> list[float]:
-        """The GPUs of each Serve replica (or job actor) at the payload's maximum scale."""
+    def replica_gpus(self, scale: Scale = "max") -> list[float]:
+        """The GPUs of each Serve replica (or job actor) at the payload's minimum or maximum scale."""
         return []
 
     def gpus_per_replica(self) -> float:
@@ -87,6 +90,9 @@ class Autoscaling(Part):
 
     _max_not_below_min = _at_least("min_replicas", "max_replicas")
 
+    def replicas(self, scale: Scale) -> int:
+        return self.min_replicas if scale == "min" else self.max_replicas
+
 
 class LoraConfig(Part):
     """LoRA adapters loaded per request from `<dynamic_lora_loading_path>/<adapter id>`."""
@@ -95,19 +101,82 @@ class LoraConfig(Part):
     max_num_adapters_per_replica: int = Field(4, ge=1, description="adapters a replica keeps loaded")
 
 
+GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of a GPU's memory
+
+
 class LLMModel(Part):
     model_id: str = Field(description='the name clients send as "model"')
     model_source: str = Field(description="a directory, gs:// prefix or hub id holding the weights")
+    preset: str | None = Field(
+        None, description="the presets table's model whose facts apply (default: the one model_id names, if any)"
+    )
+    facts: ModelFacts = Field(ModelFacts(), description="the model's facts, or overrides of its preset's")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over")
     pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are spread over")
+    num_gpus: float | None = Field(
+        None, gt=0, lt=1, description="a share of one GPU per replica, shared with other replicas (no parallelism)"
+    )
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="share of each GPU's memory vLLM takes (default: 0.9 of the replica's share)"
+    )
     max_model_len: int | None = Field(None, ge=16, description="context length (default: the model's)")
+    max_num_seqs: int = Field(
+        16, ge=1, description="sequences an engine runs at once; each gets KV cache for max_model_len tokens"
+    )
+    max_ms_per_token: float | None = Field(None, gt=0, description="target time per output token (ms) at one sequence")
     max_ongoing_requests: int = Field(64, ge=1, description="requests a replica takes at once")
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of this model")
     lora: LoraConfig | None = Field(None, description="LoRA adapters per request")
 
     @property
-    def gpus(self) -> int:
+    def parallel(self) -> int:
         return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    @property
+    def gpus(self) -> float:
+        """GPUs per replica: its share of one, or one per tensor and pipeline parallel rank."""
+        return self.num_gpus or self.parallel
+
+    @property
+    def memory_utilization(self) -> float:
+        """The gpu_memory_utilization vLLM runs with."""
+        return self.gpu_memory_utilization or round(GPU_MEMORY_UTILIZATION * min(self.gpus, 1), 4)
+
+    @property
+    def concurrency(self) -> int:
+        """Sequences an engine runs at once: Serve hands a replica no more than max_ongoing_requests."""
+        return min(self.max_num_seqs, self.max_ongoing_requests)
+
+    @property
+    def preset_used(self) -> str | None:
+        """The preset whose facts apply: the given one, or the one model_id names."""
+        return self.preset or preset_name(self.model_id)
+
+    def model_facts(self) -> ModelFacts:
+        """The facts to size it by: the preset's, overridden by the declared ones (some may be missing)."""
+        return self.facts.over(PRESETS[self.preset_used]) if self.preset_used else self.facts
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str | None) -> str | None:
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"no preset {preset!r} ({', '.join(PRESETS)}); or declare the model's facts")
+        return preset
+
+    @model_validator(mode="after")
+    def _gpu_share(self) -> "LLMModel":
+        if self.num_gpus is not None and self.parallel > 1:
+            raise ValueError(
+                "num_gpus (a share of one GPU) needs tensor_parallel_size and pipeline_parallel_size 1;"
+                " a parallel replica takes one whole GPU per rank"
+            )
+        share = min(self.gpus, 1)
+        if self.gpu_memory_utilization is not None and self.gpu_memory_utilization > share:
+            raise ValueError(
+                f"gpu_memory_utilization {self.gpu_memory_utilization:g} is more than the replica's {share:g} of"
+                " the GPU: the next replica packed on that GPU would run out of memory"
+            )
+        return self
 
 
 LOCAL_MODEL = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}  # one CPU engine on a laptop
@@ -119,8 +188,8 @@ class LLMAppArgs(Args):
     models: list[LLMModel] = Field(min_length=1, description="the models the app serves")
     accelerator_type: str | None = Field(None, description='Ray accelerator type, e.g. "L4" (default: any GPU)')
 
-    def replica_gpus(self) -> list[float]:
-        return [model.gpus for model in self.models for _ in range(model.autoscaling.max_replicas)]
+    def replica_gpus(self, scale: Scale = "max") -> list[float]:
+        return [model.gpus for model in self.models for _ in range(model.autoscaling.replicas(scale))]
 
     def ray_accelerator(self) -> str | None:
         return self.accelerator_type
@@ -148,8 +217,8 @@ class EmbeddingAppArgs(Args):
     max_input_chars: int = Field(8192, ge=1, description="longer inputs are refused (413)")
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of the model deployment")
 
-    def replica_gpus(self) -> list[float]:
-        return [self.num_gpus] * self.autoscaling.max_replicas
+    def replica_gpus(self, scale: Scale = "max") -> list[float]:
+        return [self.num_gpus] * self.autoscaling.replicas(scale)
 
     def example_request(self, url: str) -> str:
         return f"""curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""
@@ -182,7 +251,7 @@ class ComposeAppArgs(Args):
     max_input_chars: int = Field(4096, ge=1, description="longer inputs are cut")
     num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs of the embedding stage (a fraction shares one)")
 
-    def replica_gpus(self) -> list[float]:
+    def replica_gpus(self, scale: Scale = "max") -> list[float]:
         return [self.num_gpus]  # one replica of the embedding stage
 
 
@@ -235,9 +304,9 @@ class BatchJobArgs(JobArgs):
             raise ValueError(f"Ray gives an actor a fraction of one GPU or whole GPUs, not {num_gpus:g}")
         return num_gpus
 
-    def replica_gpus(self) -> list[float]:
+    def replica_gpus(self, scale: Scale = "max") -> list[float]:
         per_actor = self.tensor_parallel_size * self.pipeline_parallel_size if self.stage == "llm" else self.num_gpus
-        return [per_actor] * self.model.max_actors
+        return [per_actor] * (self.model.min_actors if scale == "min" else self.model.max_actors)
 
     def local(self) -> Self:
         llm = {"model_source": tiny_llm(), **LOCAL_MODEL} if self.model_source else {}

@@ -306,6 +306,13 @@ class Kueue(Model):
     queues: dict[str, KueueQueue] = Field({}, description="quota overrides, by GPU pool name")
 
 
+class NodePrice(Model):
+    """USD per hour of a machine type (with the GPUs it carries) or of one attached GPU (N1's T4s)."""
+
+    on_demand: float | None = Field(None, ge=0, description="on-demand USD per hour")
+    spot: float | None = Field(None, ge=0, description="Spot USD per hour")
+
+
 class Addons(Model):
     kuberay: KubeRay = Field(KubeRay(), description="the KubeRay operator")
     kueue: Kueue = Field(Kueue(), description="Kueue job queueing")
@@ -373,6 +380,11 @@ class PlatformStack(Model):
     node_pools: list[GpuNodePool] = Field([], description="GPU node pools")
     gpu_profiles: list[GpuProfile] = Field([], description="GPU profiles that team stacks claim GPUs with (dra pools)")
     addons: Addons = Field(Addons(), description="cluster add-ons")
+    pricing: dict[str, NodePrice] = Field(
+        {},
+        description="machine type or attached accelerator -> USD per hour, over the built-in estimates (e.g."
+        " your negotiated rates); only for the render's cost summary",
+    )
     ray_image: Annotated[str, AfterValidator(_ray_image)] = Field(
         f"rayproject/ray-llm:{RAY_VERSION}-py312-cu130",
         description="the image of every Ray head and worker: `<repository>:<ray>-py<python>-cu<cuda>[@sha256:...]`;"
@@ -437,6 +449,8 @@ class PlatformStack(Model):
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
         errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
+        priced = {pool.machine_type for pool in self.node_pools} | {pool.accelerator for pool in self.node_pools}
+        errors += [f"pricing.{key}: no GPU node pool uses it" for key in self.pricing if key not in priced]
         if errors:
             raise ValueError("\n".join(errors))
         return self

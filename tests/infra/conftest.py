@@ -22,7 +22,7 @@ class Rendered(Render):
 
 
 def _queryable(result: Render) -> Rendered:
-    return Rendered(result.stack, result.resources, result.outputs, result.secret_outputs)
+    return Rendered(result.stack, result.resources, result.outputs, result.secret_outputs, result.warnings)
 
 
 @functools.cache

@@ -12,12 +12,12 @@ from tests.infra.conftest import PLATFORM_STACKS, rendered
 @pytest.mark.parametrize("stack", PLATFORM_STACKS)
 def test_platform_outputs_are_the_contract_and_nothing_else(stack):
     outputs = rendered(stack).outputs
-    exported = {k: v for k, v in outputs.items() if k != contract.KUBECONFIG}
+    exported = {k: v for k, v in outputs.items() if k not in (contract.KUBECONFIG, "capacity")}
     parsed = contract.parse(exported, stack)
     assert parsed.model_dump(by_alias=True, mode="json", exclude_none=True) == {
         k: v for k, v in exported.items() if v is not None
     }
-    assert set(outputs) == {contract.KUBECONFIG} | {f.alias for f in PlatformExports.model_fields.values()}
+    assert set(outputs) == {contract.KUBECONFIG, "capacity"} | {f.alias for f in PlatformExports.model_fields.values()}
     assert contract.KUBECONFIG in rendered(stack).secret_outputs
 
 

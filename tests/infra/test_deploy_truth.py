@@ -334,17 +334,6 @@ def test_a_replica_pinned_to_another_accelerator_is_refused():
     assert errors_of("search-dev", values) == ["services[1].args.accelerator_type: 'A100', but l4-whole gives L4 GPUs"]
 
 
-def test_fractional_replicas_must_fit_the_claims_of_the_worker_pods():
-    # embed: 0.5 GPU replicas, two per worker pod's one time-sliced L4, at most 4 workers -> 8 replicas
-    values = _team_with("search-prod", 1, autoscaling={"min_replicas": 2, "max_replicas": 9})
-    assert errors_of("search-prod", values) == [
-        "services[1].args: at full scale its replicas (9 x 0.5 GPU) need 5 workers of 1 GPU(s) from l4-shared,"
-        " but workers.replicas.max is 4"
-    ]
-    fits = _team_with("search-prod", 1, autoscaling={"min_replicas": 2, "max_replicas": 8})
-    render_values("search-prod", fits)
-
-
 def test_cross_pod_sharing_is_not_offered_every_pod_gets_its_own_claim():
     for manifest in manifests("ResourceClaimTemplate"):
         assert manifest["kind"] == "ResourceClaimTemplate"  # a template: one claim per pod

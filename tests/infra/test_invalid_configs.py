@@ -13,6 +13,7 @@ import yaml
 from components.config import loading
 from components.config.platform import MIG_REFUSED
 from tools import render as render_tool
+from workloads.facts import PRESETS
 
 DELETE = object()
 NO_POOL_FITS = (
@@ -334,6 +335,18 @@ PLATFORM = [
         "dev",
         {"gpuProfiles": [{"name": "x", "sharing": "spatial"}]},
         ["gpuProfiles[0].sharing: Input should be 'exclusive', 'time-sliced', 'mps' or 'mig'"],
+    ),
+    Case(
+        "price-of-no-pool",
+        "prod",
+        {"pricing": {"g2-standard-8": {"onDemand": 1.0}}},
+        ["pricing.g2-standard-8: no GPU node pool uses it"],
+    ),
+    Case(
+        "negative-price",
+        "prod",
+        {"pricing": {"g2-standard-24": {"spot": -1}}},
+        ["pricing.g2-standard-24.spot: Input should be greater than or equal to 0"],
     ),
     Case(
         "kueue-queue-pool",
@@ -703,12 +716,90 @@ TEAM = [
         ["services[1].args.accelerator_type: 'A100', but l4-whole gives L4 GPUs"],
     ),
     Case(
-        "replicas-do-not-pack",
+        "min-replicas-do-not-fit",
         "search-prod",
-        {"services.1.args.autoscaling.max_replicas": 9},
+        {"services.1.args.autoscaling": {"min_replicas": 9, "max_replicas": 9}},
         [
-            "services[1].args: at full scale its replicas (9 x 0.5 GPU) need 5 workers of 1 GPU(s) from l4-shared, but workers.replicas.max is 4"
+            "services[1]: its minimum (9 x 0.5 GPU) needs 5 worker(s) of 1 GPU(s) from l4-shared, but at most 4 can"
+            " run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less the other workloads' 8: 8)"
         ],
+    ),
+    Case(
+        "kv-cache-does-not-fit",
+        "search-prod",
+        {"services.0.args.models.0.max_model_len": 16384},
+        [
+            "services[0].args.models[0]: qwen2.5-14b bf16 needs 13.7 GiB weights per GPU at TP=2 on nvidia-l4; with"
+            " gpu_memory_utilization 0.9 and 1 GiB for activations that leaves 5.5 GiB for KV, but max_model_len"
+            " 16384 x 6 sequences needs 9.0 GiB"
+        ],
+    ),
+    Case(
+        "weights-do-not-fit",
+        "search-dev",
+        {"services.1.args.models.0.preset": "llama-3.1-70b", "services.1.args.models.0.max_model_len": 4096},
+        [
+            "services[1].args.models[0]: llama-3.1-70b bf16 needs 131.5 GiB weights per GPU at TP=1 on nvidia-l4;"
+            " with gpu_memory_utilization 0.9 and 1 GiB for activations that leaves 0.0 GiB for KV, but max_model_len"
+            " 4096 x 16 sequences needs 20.0 GiB"
+        ],
+    ),
+    Case(
+        "below-the-decode-floor",
+        "search-prod",
+        {"services.0.args.models.0.max_ms_per_token": 20},
+        [
+            "services[0].args.models[0].max_ms_per_token: 20 ms, but every token reads 13.7 GiB of weights per TP"
+            " rank at 300 GB/s on nvidia-l4: at least 49.0 ms"
+        ],
+    ),
+    Case(
+        "over-the-mps-memory-limit",
+        "search-dev",
+        {"team.gpuProfiles": ["l4-whole", "l4-shared", "l4-mps"], "services.1.workers.gpuProfile": "l4-mps"},
+        [
+            "services[1].args.models[0].gpu_memory_utilization: vLLM would take 0.9 x 22.5 GiB of each nvidia-l4,"
+            " above the l4-mps profile's pinnedMemoryLimit 10Gi: set it to at most 0.44"
+        ],
+    ),
+    Case(
+        "utilization-above-the-share",
+        "search-dev",
+        {"services.1.args.models.0.num_gpus": 0.5, "services.1.args.models.0.gpu_memory_utilization": 0.6},
+        [
+            "services[1].args.models[0]: gpu_memory_utilization 0.6 is more than the replica's 0.5 of the GPU: the"
+            " next replica packed on that GPU would run out of memory"
+        ],
+    ),
+    Case(
+        "share-with-parallelism",
+        "search-prod",
+        {"services.0.args.models.0.num_gpus": 0.5},
+        [
+            "services[0].args.models[0]: num_gpus (a share of one GPU) needs tensor_parallel_size and"
+            " pipeline_parallel_size 1; a parallel replica takes one whole GPU per rank"
+        ],
+    ),
+    Case(
+        "unknown-preset",
+        "search-dev",
+        {"services.1.args.models.0.preset": "gpt-5"},
+        [f"services[1].args.models[0].preset: no preset 'gpt-5' ({', '.join(PRESETS)}); or declare the model's facts"],
+    ),
+    Case(
+        "no-model-facts",
+        "search-dev",
+        {"services.1.args.models.0.model_id": "house-model"},
+        [
+            "services[1].args.models[0]: no facts to size 'house-model' by: set preset (a model in"
+            " workloads/facts.py) or give facts its params_b, layers, kv_heads, head_dim, dtype, max_position"
+        ],
+    ),
+    Case(
+        "longer-than-the-model",
+        "search-dev",
+        {"services.1.args.models.0.max_model_len": 65536},
+        ["services[1].args.models[0].max_model_len: 65536 is above the model's context of 32768"],
     ),
     Case(
         "job-deadline",

@@ -132,6 +132,9 @@ def test_exports_for_team_stacks():
         "gpuMode": "dra",
         "spot": False,
         "zones": ["us-central1-c"],
+        "minNodes": 0,
+        "maxNodes": 4,
+        "nodePrice": 3.6734,
     }
     provider = stack.one("pulumi:providers:kubernetes")["inputs"]
     assert provider["kubeconfig"] == "[secret]"

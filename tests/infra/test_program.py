@@ -71,8 +71,10 @@ def test_strict_validation_catches_unknown_fields():
 def test_render_writes_resources_outputs_and_manifests(tmp_path, capsys):
     assert render_tool.main(["search-dev", "--out", str(tmp_path)]) == 0
     out = tmp_path / "search-dev"
-    resources = json.loads((out / "resources.json").read_text())
+    written = json.loads((out / "resources.json").read_text())
+    resources = written["resources"]
     assert {"type", "name", "parent", "inputs"} <= set(resources[0])
+    assert [w["name"] for w in written["capacity"]["workloads"]] == ["embed", "chat", "reindex"]
     assert (out / "manifests" / "namespace-search.yaml").read_text().startswith("apiVersion: v1\nkind: Namespace\n")
     assert json.loads((out / "outputs.json").read_text())["namespace"] == "search"
     assert f"search-dev: {len(resources)} resources" in capsys.readouterr().out

@@ -115,7 +115,15 @@ def team_configs(draw) -> dict:
                 "name": "chat",
                 "payload": "llm",
                 "args": {
-                    "models": [{"model_id": "m", "model_source": "gs://models/m", "tensor_parallel_size": gpus}],
+                    "models": [
+                        {
+                            "model_id": "m",
+                            "model_source": "gs://models/m",
+                            "preset": "qwen2.5-1.5b",
+                            "max_model_len": 4096,
+                            "tensor_parallel_size": gpus,
+                        }
+                    ],
                     "accelerator_type": "T4",
                 },
                 "workers": {"gpuPool": "t4", "gpus": gpus, "replicas": {"min": 0, "max": 1}},

@@ -1,12 +1,13 @@
 """The review tools of a pull request: which stacks a change touches (the preview matrix) and the
 render diff, tested on two real commits."""
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from tools import changed
+from tools import changed, diff
 from tools.render import ROOT
 
 PLATFORMS, TEAMS = ["dev", "prod"], ["assistant-dev", "search-dev", "search-prod"]
@@ -56,6 +57,17 @@ def test_the_diff_shows_a_one_line_change_in_that_stacks_section_only(two_commit
     for stack in ("dev", "prod", "assistant-dev", "search-prod"):
         assert f"- **{stack}**: no change" in comment
     section = comment.split("<b>search-dev</b>", 1)[1].split("</details>", 1)[0]
-    assert ": 0 to add, 1 to change, 0 to remove" in section
+    assert ": 0 to add, 1 to change, 0 to remove, capacity or cost changes" in section
+    assert '-      "workersPossible": 2,\n+      "workersPossible": 3,' in section  # embed can reach 3 workers now
     assert "- change `search-embed` (kubernetes:ray.io/v1:RayService)" in section
     assert "-      maxReplicas: 2\n+      maxReplicas: 3" in section
+
+
+def test_a_base_rendered_before_the_capacity_report_still_diffs(tmp_path):
+    resource = {"type": "kubernetes:core/v1:Namespace", "name": "ns", "inputs": {"kind": "Namespace"}}
+    for side, written in (("base", [resource]), ("head", {"capacity": {"quotaGpus": 4}, "resources": [resource]})):
+        (tmp_path / side / "team").mkdir(parents=True)
+        (tmp_path / side / "team" / "resources.json").write_text(json.dumps(written))
+    section, changed_ = diff.stack_section("team", tmp_path / "base", tmp_path / "head")
+    assert changed_ and "0 to add, 0 to change, 0 to remove, capacity or cost changes" in section
+    assert '+  "quotaGpus": 4' in section

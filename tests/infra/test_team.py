@@ -42,7 +42,7 @@ def test_dra_worker_group_has_a_claim_and_tells_ray_its_gpus():
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     [term] = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert term["matchExpressions"] == [{"key": "rayplane.dev/pool", "operator": "In", "values": ["l4"]}]
-    assert (group["minReplicas"], group["maxReplicas"]) == (2, 6)
+    assert (group["minReplicas"], group["maxReplicas"]) == (2, 4)
     head = cluster["headGroupSpec"]
     assert head["rayStartParams"]["num-gpus"] == "0"
     assert head["template"]["spec"]["nodeSelector"] == {"rayplane.dev/pool": "system"}

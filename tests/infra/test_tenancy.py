@@ -157,16 +157,18 @@ def test_every_ray_cluster_requires_a_token():
 # -- a control plane open to the world
 
 
-def test_a_world_open_control_plane_needs_the_opt_in_and_warns(caplog):
+def test_a_world_open_control_plane_needs_the_opt_in_and_warns():
     values = stack_values("dev")
     plane = values["rayplane:cluster"]["controlPlane"]
     plane["authorizedNetworks"] = [{"name": "anyone", "cidr": "0.0.0.0/0"}]
     plane["openToInternet"] = True
-    cluster = render_values("dev", values).one("gcp:container/cluster:Cluster")["inputs"]
+    result = render_values("dev", values)
+    cluster = result.one("gcp:container/cluster:Cluster")["inputs"]
     assert cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
         {"cidrBlock": "0.0.0.0/0", "displayName": "anyone"}
     ]
-    assert "openToInternet: the Kubernetes API endpoint accepts connections from any address" in caplog.text
+    [warning] = result.warnings
+    assert warning.startswith("cluster.controlPlane.openToInternet: the Kubernetes API endpoint accepts connections")
 
 
 # -- stack files that are not stack files: exit 2 and one line, never a traceback

@@ -155,3 +155,23 @@ def test_bucket_weights_become_a_cloud_mirror():
     config = llm_config(app.models[0], app)
     assert config.model_loading_config.model_source.bucket_uri == "gs://models/m"
     assert config.engine_kwargs["tensor_parallel_size"] == 2 and config.accelerator_config.kind == "gpu"
+
+
+def test_the_engine_runs_with_the_sizes_the_stack_checked():
+    """max_num_seqs and gpu_memory_utilization reach vLLM; a share of a GPU becomes Ray Serve LLM's
+    placement bundle, which it also hands to vLLM's workers (VLLM_RAY_PER_WORKER_GPUS)."""
+    from workloads.config import LLMAppArgs
+    from workloads.serving.llm import llm_config
+
+    model = {"model_id": "m", "model_source": "/models/m", "num_gpus": 0.5, "max_num_seqs": 8}
+    app = LLMAppArgs(models=[model], accelerator_type="L4")
+    config = llm_config(app.models[0], app)
+    assert (config.engine_kwargs["max_num_seqs"], config.engine_kwargs["gpu_memory_utilization"]) == (8, 0.45)
+    engine = config.get_engine_config()
+    assert engine.placement_bundles == [{"GPU": 0.5, "accelerator_type:L4": 0.001}]
+    assert engine.get_runtime_env_with_local_env_vars()["env_vars"]["VLLM_RAY_PER_WORKER_GPUS"] == "0.5"
+    whole = LLMAppArgs(models=[{**model, "num_gpus": None, "tensor_parallel_size": 2}])
+    config = llm_config(whole.models[0], whole)
+    assert config.engine_kwargs["gpu_memory_utilization"] == 0.9 and config.placement_group_config is None
+    laptop = llm_config(app.local().models[0], app.local())
+    assert "gpu_memory_utilization" not in laptop.engine_kwargs and laptop.engine_kwargs["max_num_seqs"] == 8

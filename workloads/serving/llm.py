@@ -14,6 +14,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
     engine = {
         "tensor_parallel_size": model.tensor_parallel_size,
         "pipeline_parallel_size": model.pipeline_parallel_size,
+        "max_num_seqs": model.max_num_seqs,  # what the stack's fit check reserved KV cache for
     }
     if model.max_model_len:
         engine["max_model_len"] = model.max_model_len
@@ -22,7 +23,11 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         "max_ongoing_requests": model.max_ongoing_requests,
     }
     placement = {}
-    if app.profile == "cpu":
+    if app.profile == "cluster":
+        engine["gpu_memory_utilization"] = model.memory_utilization
+        if model.num_gpus:  # a share of one GPU: Ray Serve LLM passes it to vLLM's Ray workers
+            placement = {"placement_group_config": {"bundle_per_worker": {"GPU": model.num_gpus}}}
+    else:
         engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever

@@ -1,0 +1,300 @@
+"""Plan-time capacity: whether each model fits its GPUs, how fast it can decode at best, whether
+each workload's replicas can be placed, and what the GPUs cost — before any GPU is provisioned.
+
+Fit, per GPU of an LLM engine (vLLM):
+    weights / (TP x PP) + KV cache + RUNTIME_GIB  <=  GPU memory x gpu_memory_utilization
+where the KV cache holds max_model_len tokens for each sequence the engine runs at once, and a token
+costs 2 (K and V) x its GPU's layers (layers / PP) x its GPU's KV heads (kv_heads / TP, at least one:
+vLLM replicates heads over a larger TP) x head_dim x 2 bytes (vLLM's KV cache keeps the 16-bit type
+of the activations unless told otherwise, whatever the weights' dtype). Replicas with a share of a
+GPU each take their share of its memory (gpu_memory_utilization defaults to 0.9 of the share, and
+more is refused in workloads/config.py), so the replicas packed on one GPU fit together when each
+fits its share. Under MPS a client may not take more than the profile's pinnedMemoryLimit.
+
+Decode floor: each output token reads every weight once; the TP ranks read their shards at the same
+time and the PP stages one after the other, so one sequence's token takes at least
+weights / TP / memory bandwidth.
+
+Scale-out: the workers a workload's replicas need (fractional replicas pack into a worker's GPUs,
+never across workers) against what can run: workers.replicas.max, the pools' maxNodes, and the
+team's GPU quota beside its other workloads' minimum. Even the minimum not fitting is an error; a
+maximum autoscaling can never reach is a warning.
+"""
+
+import math
+from collections import Counter
+
+from pydantic import Field
+
+from components.config import ConfigError, PlatformStack, TeamStack, Workload
+from components.config.base import Model
+from components.contract import PlatformExports, WorkerGpus, fewest_workers
+from components.gpu import ACCELERATORS
+from components.pricing import ESTIMATE, missing, node_price
+from workloads.config import LLMAppArgs, LLMModel, Scale
+from workloads.facts import BYTES_PER_PARAM
+
+GIB = 2**30
+RUNTIME_GIB = 1.0  # per GPU: activations of vLLM's profiling pass, CUDA graphs, the CUDA context (an estimate)
+KV_BYTES = 2
+QUANTITY_BYTES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+class Range(Model):
+    min: float
+    max: float
+
+
+class ModelFit(Model):
+    """One LLM engine on one accelerator: its memory per GPU and its decode floor."""
+
+    model: str = Field(description="preset or model id, and weight dtype")
+    accelerator: str
+    placement: str = Field(description="TP and PP sizes, or its share of a GPU")
+    weights_gib_per_gpu: float
+    usable_gib_per_gpu: float = Field(description="GPU memory x gpu_memory_utilization (capped by MPS)")
+    utilization: float
+    max_model_len: int
+    sequences: int
+    kv_gib_free: float = Field(description="per GPU, after the weights and RUNTIME_GIB")
+    kv_gib_needed: float = Field(description="per GPU, for max_model_len x sequences")
+    ms_per_token_floor: float = Field(description="weights / TP / memory bandwidth")
+
+    @property
+    def fits(self) -> bool:
+        return self.kv_gib_needed <= self.kv_gib_free
+
+    def problem(self) -> str:
+        return (
+            f"{self.model} needs {self.weights_gib_per_gpu:.1f} GiB weights per GPU at {self.placement} on"
+            f" {self.accelerator}; with gpu_memory_utilization {self.utilization:g} and {RUNTIME_GIB:g} GiB for"
+            f" activations that leaves {self.kv_gib_free:.1f} GiB for KV, but max_model_len {self.max_model_len}"
+            f" x {self.sequences} sequences needs {self.kv_gib_needed:.1f} GiB"
+        )
+
+
+class WorkloadCapacity(Model):
+    path: str = Field(description="services[i] or jobs[i]")
+    name: str
+    gpus_per_worker: int
+    gpu_source: str = Field(description="the GPU profile or pool of its workers")
+    replicas: dict[str, str] = Field(description="min/max: its replicas' GPUs, e.g. '2 x 2 GPU'")
+    workers_needed: Range
+    workers_possible: int
+    limits: list[str] = Field(description="what caps the workers that can run")
+    gpu_cost_per_hour: Range | None = Field(description="its workers' share of GPU nodes, min and possible workers")
+    models: list[ModelFit] = []
+
+
+class TeamCapacity(Model):
+    estimate: str = ESTIMATE
+    workloads: list[WorkloadCapacity]
+    quota_gpus: int
+    quota_cost_per_hour: float | None = Field(description="team.quota.gpus at the dearest GPU the team can use")
+    platform_cost_per_hour_max: float | None = Field(description="every GPU pool at maxNodes")
+    warnings: list[str]
+
+
+class PoolCost(Model):
+    name: str
+    node_price: float | None
+    nodes: Range
+    cost_per_hour: Range | None
+
+
+class PlatformCapacity(Model):
+    estimate: str = ESTIMATE
+    pools: list[PoolCost]
+    gpu_cost_per_hour: Range | None = Field(description="every GPU pool at minNodes and at maxNodes")
+    warnings: list[str]
+
+
+# -- the platform's side
+
+
+def platform(cfg: PlatformStack) -> PlatformCapacity:
+    pools, warnings = [], []
+    for pool in cfg.node_pools:
+        price, nodes = node_price(cfg, pool), Range(min=pool.autoscaling.min_nodes, max=pool.autoscaling.max_nodes)
+        if price is None:
+            warnings.append(missing(cfg, pool))
+        cost = None if price is None else Range(min=round(nodes.min * price, 2), max=round(nodes.max * price, 2))
+        pools.append(PoolCost(name=pool.name, nodePrice=price, nodes=nodes, costPerHour=cost))
+    known = [p.cost_per_hour for p in pools if p.cost_per_hour]
+    total = Range(min=sum(c.min for c in known), max=sum(c.max for c in known)) if known else None
+    return PlatformCapacity(pools=pools, gpuCostPerHour=total, warnings=warnings)
+
+
+# -- the team's side
+
+
+def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
+    """Worker pods that hold these replicas: Ray places a replica on one node, so fractional replicas
+    pack into a worker's GPUs (first fit, largest first) and never across workers."""
+    free: list[float] = []
+    for need in sorted((g for g in replica_gpus if g > 0), reverse=True):
+        slot = next((i for i, left in enumerate(free) if need <= left + 1e-9), None)
+        if slot is None:
+            free.append(gpus_per_worker - need)
+        else:
+            free[slot] -= need
+    return len(free)
+
+
+def _bytes(quantity: str) -> float:
+    for suffix, factor in QUANTITY_BYTES.items():
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * factor
+    return float(quantity)
+
+
+def model_fit(model: LLMModel, accelerator: str, pinned_limit: str | None = None) -> ModelFit:
+    """`model` (with complete facts) on `accelerator`, optionally under an MPS memory limit."""
+    facts, gpu = model.model_facts(), ACCELERATORS[accelerator]
+    tp, pp = model.tensor_parallel_size, model.pipeline_parallel_size
+    weights = facts.params_b * 1e9 * BYTES_PER_PARAM[facts.dtype]
+    kv_per_token = 2 * math.ceil(facts.layers / pp) * max(1, facts.kv_heads // tp) * facts.head_dim * KV_BYTES
+    length = model.max_model_len or facts.max_position
+    memory = min(gpu.memory_gib, _bytes(pinned_limit) / GIB) if pinned_limit else gpu.memory_gib
+    usable = memory * model.memory_utilization
+    weights_gib = weights / (tp * pp) / GIB
+    placement = f"TP={tp}" + (f" x PP={pp}" if pp > 1 else "")
+    return ModelFit(
+        model=f"{model.preset_used or model.model_id} {facts.dtype}",
+        accelerator=accelerator,
+        placement=f"{model.num_gpus:g} of a GPU" if model.num_gpus else placement,
+        weightsGibPerGpu=round(weights_gib, 2),
+        usableGibPerGpu=round(usable, 2),
+        utilization=model.memory_utilization,
+        maxModelLen=length,
+        sequences=model.concurrency,
+        kvGibFree=round(max(0.0, usable - weights_gib - RUNTIME_GIB), 2),
+        kvGibNeeded=round(length * model.concurrency * kv_per_token / GIB, 2),
+        msPerTokenFloor=round(weights / tp / (gpu.bandwidth_gbps * 1e9) * 1000, 2),
+    )
+
+
+def _model_errors(path: str, model: LLMModel, given: WorkerGpus, platform: PlatformExports) -> tuple[list, list]:
+    """(errors, fits) of one model of an LLM app on every accelerator its workers may get."""
+    facts = model.model_facts()
+    if lacking := facts.missing():
+        return [
+            f"{path}: no facts to size {model.model_id!r} by: set preset (a model in workloads/facts.py) or give"
+            f" facts its {', '.join(lacking)}"
+        ], []
+    if model.max_model_len and model.max_model_len > facts.max_position:
+        return [f"{path}.max_model_len: {model.max_model_len} is above the model's context of {facts.max_position}"], []
+    profile = platform.profile(given.claim_template) if given.claim_template else None
+    limit = profile.pinned_memory_limit if profile and profile.sharing == "mps" else None
+    errors, fits = [], []
+    for accelerator in sorted({platform.pool(name).accelerator for name in given.pools}):
+        gpu = ACCELERATORS[accelerator]
+        if limit and gpu.memory_gib * model.memory_utilization > (limit_gib := _bytes(limit) / GIB):
+            most = math.floor(limit_gib / gpu.memory_gib * 100) / 100
+            errors.append(
+                f"{path}.gpu_memory_utilization: vLLM would take {model.memory_utilization:g} x"
+                f" {gpu.memory_gib:.1f} GiB of each {accelerator}, above the {profile.name} profile's"
+                f" pinnedMemoryLimit {limit}: set it to at most {most:g}"
+            )
+            continue
+        fit = model_fit(model, accelerator, limit)
+        fits.append(fit)
+        if not fit.fits:
+            errors.append(f"{path}: {fit.problem()}")
+        if model.max_ms_per_token is not None and model.max_ms_per_token < fit.ms_per_token_floor:
+            errors.append(
+                f"{path}.max_ms_per_token: {model.max_ms_per_token:g} ms, but every token reads"
+                f" {fit.weights_gib_per_gpu * model.pipeline_parallel_size:.1f} GiB of weights per TP rank at"
+                f" {gpu.bandwidth_gbps} GB/s on {accelerator}: at least {fit.ms_per_token_floor:.1f} ms"
+            )
+    return errors, fits
+
+
+def _demand(replica_gpus: list[float]) -> str:
+    counts = sorted(Counter(replica_gpus).items(), reverse=True)
+    return ", ".join(f"{n} x {g:g} GPU" for g, n in counts if g > 0) or "no GPUs"
+
+
+def _workload(
+    path: str, workload: Workload, config: TeamStack, platform: PlatformExports
+) -> tuple[WorkloadCapacity, list[str], list[str]]:
+    """A workload's capacity, errors and warnings."""
+    args, given = workload.typed_args(), platform.worker_gpus(workload.workers)
+    source, per_worker = workload.workers.gpu_profile or workload.workers.gpu_pool, given.gpus
+    errors, fits = [], []
+    if isinstance(args, LLMAppArgs) and args.profile == "cluster":
+        for i, model in enumerate(args.models):
+            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, given, platform)
+            errors += model_errors
+            fits += model_fits
+    pools = [platform.pool(name) for name in given.pools]
+    others = sum(
+        fewest_workers(config, other) * platform.worker_gpus(other.workers).gpus
+        for _, other in config.workloads()
+        if other is not workload
+    )
+    limits = {
+        "workers.replicas.max": workload.workers.replicas.max,
+        f"{'+'.join(given.pools)} at maxNodes {sum(p.max_nodes for p in pools)}": sum(
+            p.max_nodes * (p.gpus_per_node // per_worker) for p in pools
+        ),
+        f"team.quota.gpus {config.team.quota.gpus} less the other workloads' {others}": max(
+            0, (config.team.quota.gpus - others) // per_worker
+        ),
+    }
+    possible = min(limits.values())
+    needed = {scale: workers_needed(args.replica_gpus(scale), per_worker) for scale in ("min", "max")}
+    demand: dict[Scale, str] = {scale: _demand(args.replica_gpus(scale)) for scale in ("min", "max")}
+    caps = "; ".join(f"{what}: {n}" for what, n in limits.items())
+    warnings = []
+    if needed["min"] > possible:
+        errors.append(
+            f"{path}: its minimum ({demand['min']}) needs {needed['min']} worker(s) of {per_worker} GPU(s) from"
+            f" {source}, but at most {possible} can run ({caps})"
+        )
+    elif needed["max"] > possible:
+        warnings.append(
+            f"{path}: autoscaling can never reach its maximum ({demand['max']}), which needs {needed['max']}"
+            f" worker(s) of {per_worker} GPU(s) from {source}; at most {possible} can run ({caps})"
+        )
+    prices = [p.gpu_hour_price for p in pools if p.gpu_hour_price is not None]
+    price = max(prices) * per_worker if prices else None
+    capacity = WorkloadCapacity(
+        path=path,
+        name=workload.name,
+        gpusPerWorker=per_worker,
+        gpuSource=source,
+        replicas=demand,
+        workersNeeded=Range(**needed),
+        workersPossible=possible,
+        limits=[f"{what}: {n}" for what, n in limits.items()],
+        gpuCostPerHour=None
+        if price is None
+        else Range(min=round(workload.workers.replicas.min * price, 2), max=round(possible * price, 2)),
+        models=fits,
+    )
+    return capacity, errors, warnings
+
+
+def team(config: TeamStack, platform: PlatformExports) -> TeamCapacity:
+    """The team's capacity; a ConfigError (with key paths) where a model cannot fit its GPUs, misses
+    its latency target, or a workload's minimum cannot be placed. Run after contract.check."""
+    workloads, errors, warnings = [], [], []
+    for path, workload in config.workloads():
+        capacity, workload_errors, workload_warnings = _workload(path, workload, config, platform)
+        workloads.append(capacity)
+        errors += workload_errors
+        warnings += workload_warnings
+    if errors:
+        raise ConfigError(errors)
+    names = {name for profile in config.team.gpu_profiles for name in platform.profile(profile).eligible_pools}
+    names |= {w.workers.gpu_pool for _, w in config.workloads() if w.workers.gpu_pool}
+    prices = [p.gpu_hour_price for p in map(platform.pool, names) if p.gpu_hour_price is not None]
+    costs = [p.node_price * p.max_nodes for p in platform.gpu_node_pools if p.node_price is not None]
+    return TeamCapacity(
+        workloads=workloads,
+        quotaGpus=config.team.quota.gpus,
+        quotaCostPerHour=round(config.team.quota.gpus * max(prices), 2) if prices else None,
+        platformCostPerHourMax=round(sum(costs), 2) if costs else None,
+        warnings=warnings,
+    )
