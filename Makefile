@@ -11,7 +11,7 @@ POLICIES := policies/.venv/.installed
 STACK ?= dev
 BASE ?= origin/main
 
-.PHONY: demo local local-job render golden docs diff test test-infra test-gpu lint clean
+.PHONY: demo local local-job render golden docs diff test test-infra test-gpu bench lint clean
 
 $(INFRA): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ test: lint $(PAYLOADS) $(POLICIES)
 test-gpu: $(INFRA)
 	$(PY) -m pip install --quiet '.[dev,gpu]'
 	$(PY) -m pytest -m gpu tests/workloads
+
+## bench: every benchmark, each figure a ratio measured side by side (build/bench/*.json; make bench ONLY=llm)
+bench: $(PAYLOADS)
+	$(PY) -m benchmarks $(ONLY)
 
 clean:
 	rm -rf $(VENV) policies/.venv build

@@ -36,7 +36,9 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 def _env(workload: Workload, secret_name: str) -> list[dict]:
-    return [
+    """The payload's Ray environment (every Ray process reads it at start), then the secrets."""
+    plain = [{"name": var, "value": value} for var, value in sorted(workload.typed_args().serve_env().items())]
+    return plain + [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
         for var, key in sorted(workload.secret_env.items())
     ]

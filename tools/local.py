@@ -21,6 +21,7 @@ from components.payload import write_archive
 from components.ray_workloads import job_entrypoint, serve_application
 from components.rayspec import ServeApplication
 from tools.render import ROOT, stack_config
+from workloads.config import Args
 from workloads.local import ENV, SAMPLE, free_port
 
 LOCAL = ROOT / "build" / "local"
@@ -35,9 +36,10 @@ def team_config(stack: str) -> TeamStack:
     return cfg
 
 
-def local_application(service: Service, working_dir: Path) -> ServeApplication:
-    """The service's Serve app with the payload's laptop swaps (workloads.config `local`)."""
-    application = serve_application(service, str(working_dir), service.typed_args().local())
+def local_application(service: Service, working_dir: Path, args: Args | None = None) -> ServeApplication:
+    """The service's Serve app with the payload's laptop swaps (workloads.config `local`), or with
+    `args` (a benchmark's, on a machine with GPUs)."""
+    application = serve_application(service, str(working_dir), args or service.typed_args().local())
     # One local Serve hosts every service of the team: each under its own route.
     return application.model_copy(update={"route_prefix": f"/{service.name}"})
 
@@ -49,12 +51,27 @@ def local_entrypoint(job: Job, input_path: str | None, output: Path) -> str:
     return job_entrypoint(job, args, python=sys.executable)
 
 
-def start_ray(working_dir: Path) -> str:
-    """A local Ray whose jobs and Serve apps run from the payload archive; the dashboard URL."""
+def serve_env(args: list[Args]) -> dict[str, str]:
+    """The Ray environment of payloads that share one local Ray: what each needs, less the settings
+    they disagree on (each cluster gets its own in the cloud; unset is Ray's default)."""
+    merged: dict[str, str] = {}
+    disputed = set()
+    for payload in args:
+        for key, value in payload.serve_env().items():
+            if merged.setdefault(key, value) != value:
+                disputed.add(key)
+    return {key: value for key, value in merged.items() if key not in disputed}
+
+
+def start_ray(working_dir: Path, env: dict[str, str] | None = None) -> str:
+    """A local Ray whose jobs and Serve apps run from the payload archive, its processes started
+    with `env` as a cluster's pods are (set before Ray is imported: Serve reads it at import);
+    the dashboard URL."""
+    os.environ.update(env or {})
     import ray
 
     context = ray.init(
-        runtime_env={"working_dir": str(working_dir), "env_vars": ENV},
+        runtime_env={"working_dir": str(working_dir), "env_vars": {**ENV, **(env or {})}},
         include_dashboard=True,  # the Jobs API, as KubeRay uses it
         dashboard_port=free_port(),
         log_to_driver=False,
@@ -97,7 +114,7 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
         known = ", ".join(s.name for s in cfg.services)
         raise ConfigError([f"services: {stack} has no service {service_name!r} ({known})"])
     working_dir = write_archive()
-    dashboard = start_ray(working_dir)
+    dashboard = start_ray(working_dir, serve_env([s.typed_args().local() for s in services]))
     base = f"http://127.0.0.1:{port}"
     try:
         started = time.monotonic()

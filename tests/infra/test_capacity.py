@@ -149,7 +149,8 @@ def _with_profile(profile: str, **model) -> dict:
     ("profile", "model", "usable"),
     [
         ("l4-whole", {}, 22.49 * 0.9),  # exclusive
-        ("l4-shared", {"num_gpus": 0.5}, 22.49 * 0.45),  # time-sliced: two replicas share the worker's L4
+        # time-sliced: two replicas share the worker's L4 (each with KV cache for 16 sequences)
+        ("l4-shared", {"num_gpus": 0.5, "max_num_seqs": 16}, 22.49 * 0.45),
         # mps: capped at pinnedMemoryLimit 10Gi
         ("l4-mps", {"gpu_memory_utilization": 0.44, "max_model_len": 2048, "max_num_seqs": 4}, 10 * 0.44),
     ],

@@ -741,7 +741,7 @@ TEAM = [
         [
             "services[1].args.models[0]: llama-3.1-70b bf16 needs 131.5 GiB weights per GPU at TP=1 on nvidia-l4;"
             " with gpu_memory_utilization 0.9 and 1 GiB for activations that leaves 0.0 GiB for KV, but max_model_len"
-            " 4096 x 16 sequences needs 20.0 GiB"
+            " 4096 x 64 sequences needs 80.0 GiB"
         ],
     ),
     Case(

@@ -56,9 +56,35 @@ def test_device_plugin_worker_group_has_the_limit_and_no_claim():
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert "claims" not in container["resources"] and "resourceClaims" not in pod
     assert group["resources"] == {"GPU": "2", "accelerator_type:T4": "1"}
-    assert container["env"] == [
-        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "assistant-secrets", "key": "hfToken"}}}
-    ]
+    assert container["env"][-1] == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "assistant-secrets", "key": "hfToken"}},
+    }
+
+
+@pytest.mark.parametrize("stack", ["search-dev", "search-prod", "assistant-dev"])
+def test_serve_clusters_run_in_serves_high_throughput_mode(stack):
+    """HAProxy, gRPC between deployments, and for one plain model tokens streamed straight from the
+    LLM server (KubeRay's high-throughput LLM sample): on the head and every worker, before the
+    secrets; jobs serve nothing and keep Ray's defaults."""
+    env = {}
+    for obj in (m for m in rendered(stack).manifests() if m["kind"] in ("RayService", "RayJob")):
+        cluster, group = workers(obj)
+        pods = [cluster["headGroupSpec"]["template"]["spec"], group["template"]["spec"]]
+        [head_env, worker_env] = [
+            {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])} for pod in pods
+        ]
+        assert head_env == worker_env
+        env[obj["kind"], obj["metadata"]["name"]] = head_env
+    for (kind, name), values in env.items():
+        high_throughput = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+        if kind == "RayJob":
+            assert not any(key.startswith("RAY_SERVE") for key in values), name
+        else:
+            assert values.items() >= high_throughput.items(), name
+    chats = [values for (kind, name), values in env.items() if name == "chat"]
+    assert chats and all(c["RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"] == "1" for c in chats)
+    assert all(c["VLLM_USE_RAY_V2_EXECUTOR_BACKEND"] == "1" for c in chats)
 
 
 def test_serve_config_comes_from_the_typed_app_args():

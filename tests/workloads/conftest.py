@@ -4,14 +4,16 @@ import os
 
 import pytest
 
+from workloads.config import SERVE_ENV
 from workloads.local import ENV as LOCAL_ENV
 from workloads.local import free_port
 
 
 @pytest.fixture(scope="session")
 def ray_session():
-    # Workers inherit the driver's environment: vLLM's CPU backend and offline models.
-    os.environ.update(LOCAL_ENV)
+    # Workers inherit the driver's environment: vLLM's CPU backend and offline models, and Serve's
+    # high-throughput mode (HAProxy, gRPC between deployments) as the cluster runs it.
+    os.environ.update({**LOCAL_ENV, **SERVE_ENV})
     import ray
 
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -1,5 +1,6 @@
 """The Serve payloads for real on a local Ray (CPU profile): HTTP in, real models out."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -116,7 +117,16 @@ def test_multiplexing_loads_on_demand_and_evicts_the_least_recently_used(deploy,
     for model_id in ("a", "b", "c"):
         save_classifier(str(tmp_path), model_id, rng.normal(size=(FEATURES, 2)).astype(np.float32), ["neg", "pos"])
     url = deploy(build_app({"profile": "cpu", "store": str(tmp_path), "max_models_per_replica": 2}), "multiplex")
-    handle = serve.get_app_handle("multiplex")
+
+    # Serve's throughput-optimized mode runs a handle's router on the caller's event loop: one loop
+    # for every call through the (cached) handle.
+    loop = asyncio.new_event_loop()
+
+    def load_counts() -> dict:
+        async def ask_replica():
+            return await serve.get_app_handle("multiplex").load_counts.remote()
+
+        return loop.run_until_complete(ask_replica())
 
     def ask(model_id: str) -> requests.Response:
         return requests.post(
@@ -126,11 +136,11 @@ def test_multiplexing_loads_on_demand_and_evicts_the_least_recently_used(deploy,
     for model_id in ("a", "b", "a"):  # a stays the most recently used
         reply = ask(model_id)
         assert reply.status_code == 200 and reply.json()["model"] == model_id
-    assert handle.load_counts.remote().result() == {"a": 1, "b": 1}
+    assert load_counts() == {"a": 1, "b": 1}
     assert ask("c").status_code == 200  # evicts b
     assert ask("a").status_code == 200  # still loaded
     assert ask("b").status_code == 200  # loaded again
-    assert handle.load_counts.remote().result() == {"a": 1, "b": 2, "c": 1}
+    assert load_counts() == {"a": 1, "b": 2, "c": 1}
     assert ask("missing").status_code == 404 and "not found" in ask("missing").json()["error"]
     assert requests.post(url, json={"text": "x"}, timeout=60).status_code == 400  # no model id header
 
@@ -175,3 +185,21 @@ def test_the_engine_runs_with_the_sizes_the_stack_checked():
     assert config.engine_kwargs["gpu_memory_utilization"] == 0.9 and config.placement_group_config is None
     laptop = llm_config(app.local().models[0], app.local())
     assert "gpu_memory_utilization" not in laptop.engine_kwargs and laptop.engine_kwargs["max_num_seqs"] == 8
+
+
+def test_one_plain_model_streams_straight_from_the_llm_server():
+    """Direct streaming is Ray Serve LLM's for one model without LoRA; a local Ray shared by several
+    payloads keeps what they agree on and Ray's default for the rest."""
+    from tools.local import serve_env
+    from workloads.config import DIRECT_STREAMING, EmbeddingAppArgs, LLMAppArgs
+
+    model = {"model_id": "m", "model_source": "/models/m"}
+    one = LLMAppArgs(models=[model])
+    two = LLMAppArgs(models=[model, {**model, "model_id": "n"}])
+    lora = LLMAppArgs(models=[{**model, "lora": {"dynamic_lora_loading_path": "/adapters"}}])
+    assert one.serve_env()[DIRECT_STREAMING] == "1"
+    assert two.serve_env()[DIRECT_STREAMING] == lora.serve_env()[DIRECT_STREAMING] == "0"
+    assert one.serve_env()["RAY_SERVE_ENABLE_HA_PROXY"] == EmbeddingAppArgs().serve_env()["RAY_SERVE_ENABLE_HA_PROXY"]
+    assert serve_env([one, EmbeddingAppArgs()])[DIRECT_STREAMING] == "1"
+    shared = serve_env([one, two])
+    assert DIRECT_STREAMING not in shared and shared["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"

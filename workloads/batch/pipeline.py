@@ -11,6 +11,7 @@ looks complete, and a re-run over the same output replaces it.
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -42,8 +43,12 @@ def read(args: BatchJobArgs) -> Dataset:
     if _is_jsonl(args.input):
         # Lines as text: one bad line must become one quarantined row, not a failed read.
         lines = ray.data.read_text(args.input, file_extensions=["jsonl", "json"], **remote_args)
-        return lines.rename_columns({"text": RAW_LINE})
-    return ray.data.read_parquet(args.input, **remote_args)
+        data = lines.rename_columns({"text": RAW_LINE})
+    else:
+        data = ray.data.read_parquet(args.input, **remote_args)
+    # A file is one block: the stages would take it in turn, each holding all of it. Blocks of about
+    # a model batch of documents let them overlap, and bound what is in flight.
+    return data.repartition(target_num_rows_per_block=args.model.batch_size)
 
 
 def chunks(text: str, size: int) -> list[str]:
@@ -172,19 +177,29 @@ def generate(good: Dataset, args: BatchJobArgs) -> Dataset:
     return processor(good)
 
 
-def plan(args: BatchJobArgs) -> tuple[Dataset, Dataset]:
-    """The results and quarantine datasets (lazy: nothing runs until they are consumed)."""
-    prepared = read(args).map_batches(
-        preprocess,
-        fn_kwargs={"args": args},
-        batch_format="pandas",
-        compute=TaskPoolStrategy(size=args.preprocess_tasks),
+Between = Callable[[Dataset], Dataset]  # applied where one stage ends and the next begins
+
+
+def streamed(data: Dataset) -> Dataset:
+    return data
+
+
+def plan(args: BatchJobArgs, between: Between = streamed) -> tuple[Dataset, Dataset]:
+    """The results and quarantine datasets (lazy: nothing runs until they are consumed).
+    `between=Dataset.materialize` runs the stages one after another (benchmarks/batch.py)."""
+    # The split into good and bad rows runs in the preprocessing tasks (same compute and resources:
+    # Ray Data fuses them); a task stage of its own would want a whole CPU per task. It does not
+    # fuse into the model stage, whose actors must only run the model.
+    cpu = {
+        "batch_format": "pandas",
+        "compute": TaskPoolStrategy(size=args.preprocess_tasks),
         **args.actor_options(laptop_cpus=0.25),
-    )
-    good = prepared.map_batches(lambda b: b[b["error"].isna()].drop(columns=["error", "raw"]), batch_format="pandas")
-    bad = prepared.map_batches(lambda b: b[b["error"].notna()][["source_id", "error", "raw"]], batch_format="pandas")
+    }
+    prepared = between(between(read(args)).map_batches(preprocess, fn_kwargs={"args": args}, **cpu))
+    good = prepared.map_batches(lambda b: b[b["error"].isna()].drop(columns=["error", "raw"]), **cpu)
+    bad = prepared.map_batches(lambda b: b[b["error"].notna()][["source_id", "error", "raw"]], **cpu)
     model_stage = generate if args.stage == "llm" else embed
-    return model_stage(good, args), bad
+    return between(model_stage(good, args)), bad
 
 
 @dataclass
@@ -216,11 +231,12 @@ def _count_parquet(path: str, column: str | None = None) -> int:
     filesystem, root = fs.FileSystem.from_uri(path)
     if filesystem.get_file_info(root).type == fs.FileType.NotFound:
         return 0  # an empty dataset writes no files
-    data = ray.data.read_parquet(path)
+    # Only the column counted: reading the results back whole would hold every embedding again.
+    data = ray.data.read_parquet(path, columns=[column] if column else [])
     return len(set(data.unique(column))) if column else data.count()
 
 
-def run(args: BatchJobArgs) -> Summary:
+def run(args: BatchJobArgs, between: Between = streamed) -> Summary:
     filesystem, root = fs.FileSystem.from_uri(args.output)
     filesystem.create_dir(root, recursive=True)
     marker = f"{root}/{SUMMARY}"
@@ -231,9 +247,11 @@ def run(args: BatchJobArgs) -> Summary:
     # Results and quarantine are two streaming passes over the input (the quarantine pass stops
     # after the cheap preprocessing); counting reads it a third time and the outputs are read back,
     # so the summary checks what was actually written, not what the pipeline believed it wrote.
-    results, quarantine = plan(args)
-    results.write_parquet(f"{args.output}/{RESULTS}", mode=SaveMode.OVERWRITE)
-    quarantine.write_parquet(f"{args.output}/{QUARANTINE}", mode=SaveMode.OVERWRITE)
+    results, quarantine = plan(args, between)
+    # Writes as light as the CPU stages on a laptop: a write waiting for a whole CPU lets results pile up.
+    write = {"mode": SaveMode.OVERWRITE, "ray_remote_args": args.actor_options(laptop_cpus=0.25)}
+    results.write_parquet(f"{args.output}/{RESULTS}", **write)
+    quarantine.write_parquet(f"{args.output}/{QUARANTINE}", **write)
     summary = Summary(
         rows_read=read(args).count(),
         rows_written=_count_parquet(f"{args.output}/{RESULTS}", "source_id"),

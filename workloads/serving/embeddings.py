@@ -62,9 +62,14 @@ class EmbeddingAPI:
 def build_app(args: dict):
     """Serve builder (import path `workloads.serving.embeddings:build_app`)."""
     config = EmbeddingAppArgs.model_validate(args)
+    # A replica takes two batches: one in the model while the next fills.
+    per_replica = 2 * config.max_batch_size
     embedder = Embedder.options(
-        autoscaling_config=config.autoscaling.model_dump(),
+        **config.autoscaling.deployment_options(at_least=per_replica),
         ray_actor_options=config.actor_options(config.num_gpus),
     ).bind(config.device(config.num_gpus), config.max_batch_size, config.batch_wait_timeout_s)
-    ingress = EmbeddingAPI.options(ray_actor_options=config.actor_options())
+    # The front only awaits the model's replicas: it takes as many requests as they all can.
+    ingress = EmbeddingAPI.options(
+        max_ongoing_requests=per_replica * config.autoscaling.max_replicas, ray_actor_options=config.actor_options()
+    )
     return ingress.bind(embedder, config.max_input_chars)

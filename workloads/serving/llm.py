@@ -5,9 +5,11 @@ The `profile` only moves the engine: "cluster" places it on GPUs (tensor/pipelin
 "cpu" runs vLLM's CPU backend with no CPU reservations (a laptop, the tests).
 """
 
+import os
+
 from ray.serve.llm import LLMConfig, build_openai_app
 
-from workloads.config import LLMAppArgs, LLMModel
+from workloads.config import DIRECT_STREAMING, LLMAppArgs, LLMModel
 
 
 def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
@@ -48,6 +50,7 @@ def build_app(args: dict):
     """Serve builder (import path `workloads.serving.llm:build_app`)."""
     app = LLMAppArgs.model_validate(args)
     serving = {"llm_configs": [llm_config(model, app) for model in app.models]}
-    if app.profile == "cpu":
+    # With direct streaming (serve_env) the LLM server itself is the ingress: no ingress to configure.
+    if app.profile == "cpu" and os.environ.get(DIRECT_STREAMING) != "1":
         serving["ingress_deployment_config"] = {"ray_actor_options": app.actor_options()}
     return build_openai_app(serving)

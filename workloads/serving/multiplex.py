@@ -105,6 +105,6 @@ def build_app(args: dict):
     """Serve builder (import path `workloads.serving.multiplex:build_app`)."""
     config = MultiplexAppArgs.model_validate(args)
     deployment = multiplexed_classifiers(config.max_models_per_replica)
-    return deployment.options(
-        autoscaling_config=config.autoscaling.model_dump(), ray_actor_options=config.actor_options()
-    ).bind(config.store)
+    return deployment.options(**config.autoscaling.deployment_options(), ray_actor_options=config.actor_options()).bind(
+        config.store
+    )

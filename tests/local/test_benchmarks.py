@@ -1,0 +1,32 @@
+"""Every benchmark at its smallest size, as `make bench` runs it, so none can rot: it runs every
+system it compares and reports every ratio. No figure is checked against a number: on a shared
+2-core machine only the ratios of one full run (benchmarks/README.md) mean anything."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import BENCHMARKS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.own_ray
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_runs_every_system_and_reports_every_ratio(name, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    assert result["ratios"] and all(isinstance(v, float) for v in result["ratios"].values()), result
+    # The one-line summary names every ratio.
+    [summary] = [line for line in done.stdout.splitlines() if line.startswith(f"{name}: ")]
+    assert all(key in summary for key in result["ratios"])
