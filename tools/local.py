@@ -3,7 +3,7 @@ payload archive that the cluster gets. Only the local profile's swaps differ: ar
 (CPU fractions instead of GPUs), the locally made tiny LLM instead of the stack's weights, local
 input/output paths, and the archive as a local zip instead of its gs:// copy.
 
-    python -m tools.local serve STACK [--service NAME] [--port 8000]   # Ctrl-C stops it
+    python -m tools.local serve STACK [--service NAME] [--port 8000]   # Ctrl-C or SIGTERM stops it
     python -m tools.local job STACK JOB [--input PATH]
 """
 
@@ -12,6 +12,8 @@ import asyncio
 import importlib
 import logging
 import os
+import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -77,7 +79,13 @@ def start_ray(working_dir: Path, env: dict[str, str] | None = None) -> str:
         log_to_driver=False,
         configure_logging=False,
     )
+    stop_on_sigterm()  # again: ray.init installs its own handler, which aborts the driver
     return f"http://{context.dashboard_url}"
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, timeout, a CI runner) stops everything as Ctrl-C does: Ray's processes and ports too."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def deploy(applications: list[ServeApplication], port: int) -> None:
@@ -93,7 +101,8 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
         target = getattr(importlib.import_module(module), builder)(app.args)
         targets.append(RunTarget(target=target, name=app.name, route_prefix=app.route_prefix))
     serve.run_many(targets, wait_for_applications_running=False)
-    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    started = time.monotonic()
+    said = started
     while True:
         statuses = {name: s.status for name, s in serve.status().applications.items()}
         failed = {n: s for n, s in serve.status().applications.items() if s.status == "DEPLOY_FAILED"}
@@ -101,8 +110,13 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
             raise RuntimeError("; ".join(f"{n}: {s.message}" for n, s in failed.items()))
         if all(statuses.get(app.name) == "RUNNING" for app in applications):
             return
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - started
+        if waited > HEALTHY_WITHIN_S:
             raise TimeoutError(f"not healthy within {HEALTHY_WITHIN_S}s: {statuses}")
+        if time.monotonic() - said >= 10:  # a model's first start takes a minute on a laptop
+            pending = ", ".join(f"{app.name} {statuses.get(app.name, 'NOT_STARTED')}" for app in applications)
+            print(f"  waiting for {pending} ({waited:.0f}s)", flush=True)
+            said = time.monotonic()
         time.sleep(0.5)
 
 
@@ -113,7 +127,10 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
     if not services:
         known = ", ".join(s.name for s in cfg.services)
         raise ConfigError([f"services: {stack} has no service {service_name!r} ({known})"])
+    if not port_free(port):
+        raise ConfigError([f"--port: 127.0.0.1:{port} is in use; pick another port"])
     working_dir = write_archive()
+    print(f"starting a local Ray and {', '.join(s.name for s in services)}", flush=True)
     dashboard = start_ray(working_dir, serve_env([s.typed_args().local() for s in services]))
     base = f"http://127.0.0.1:{port}"
     try:
@@ -124,7 +141,8 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
             url = f"{base}/{service.name}"
             print(f"{service.name} ({service.payload}): {url}\n  {service.typed_args().example_request(url)}")
         if hold:
-            print("Ctrl-C stops them.", flush=True)
+            print(f"Ray dashboard: {dashboard} (its token: `ray get-auth-token`)", flush=True)
+            print("Ctrl-C (or SIGTERM) stops them.", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
@@ -135,13 +153,24 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
     return base, services, dashboard
 
 
-def stop() -> None:
+def stop(serving: bool = True) -> None:
+    """Stop Serve (when it was started: else it prints "Nothing to shut down") and the local Ray."""
     import ray
     from ray import serve
 
     if ray.is_initialized():
-        serve.shutdown()
+        if serving:
+            serve.shutdown()
         ray.shutdown()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def run_job(
@@ -155,6 +184,8 @@ def run_job(
     jobs = {j.name: j for j in cfg.jobs}
     if job_name not in jobs:
         raise ConfigError([f"jobs: {stack} has no job {job_name!r} ({', '.join(jobs)})"])
+    if input_path is not None and not Path(input_path).exists() and "://" not in input_path:
+        raise ConfigError([f"--input: {input_path} does not exist"])
     working_dir = write_archive()
     own_ray = dashboard is None
     dashboard = dashboard or start_ray(working_dir)
@@ -191,7 +222,7 @@ def run_job(
         return 0 if status == JobStatus.SUCCEEDED else 1
     finally:
         if own_ray:
-            stop()
+            stop(serving=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     job_cmd.add_argument("--input", help=f"JSON Lines or Parquet (default: {SAMPLE.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     os.environ.update(ENV)
+    stop_on_sigterm()
     try:
         if args.command == "serve":
             serve_stack(args.stack, args.service, args.port)
@@ -215,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the services were up, or during a job
+        stop(serving=args.command == "serve")
+        print("stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ class Args(Part):
         """The environment of the Ray cluster that serves this payload (every Ray process)."""
         return dict(SERVE_ENV)
 
+    def front_replicas(self) -> int:
+        """Replicas of a front (ingress) deployment: two in the cluster, so that losing one leaves
+        the service answering while Serve replaces it; one on a laptop."""
+        return 1 if self.profile == "cpu" else 2
+
     def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0) -> dict:
         """Ray resources of a replica or actor: its GPUs in the cluster; on a laptop a few CPUs or
         none (every reserved CPU is one fewer for the other deployments)."""
@@ -240,10 +245,19 @@ class EmbeddingAppArgs(Args):
     max_batch_size: int = Field(32, ge=1, description="texts per model call")
     batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
     max_input_chars: int = Field(8192, ge=1, description="longer inputs are refused (413)")
+    max_inputs: int = Field(256, ge=1, description="inputs per request; more are refused (413)")
+    max_request_chars: int = Field(
+        262144, ge=1, description="characters of all a request's inputs together; more are refused (413)"
+    )
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of the model deployment")
 
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
         return [self.num_gpus] * self.autoscaling.replicas(scale)
+
+    def max_body_bytes(self) -> int:
+        """The largest request body the front reads: the inputs' characters as JSON (up to 6 bytes
+        for an escaped one) and room for the rest; a larger body is refused before it is parsed."""
+        return 6 * self.max_request_chars + 64 * self.max_inputs + 4096
 
     def example_request(self, url: str) -> str:
         return f"""curl {url}/v1/embeddings -H 'content-type: application/json' -d '{{"input": ["hello"]}}'"""

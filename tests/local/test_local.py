@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,8 @@ def _gone(process_group: int) -> bool:
 
 
 @pytest.mark.own_ray
-def test_make_local_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
     port, log = free_port(), tmp_path / "local.log"
     with log.open("w") as out:
         tool = subprocess.Popen(
@@ -51,18 +53,19 @@ def test_make_local_serves_until_ctrl_c_and_leaves_nothing_behind(tmp_path):
     url = f"http://127.0.0.1:{port}/embed/v1/embeddings"
     try:
         # The tool says when the services are healthy; until then it must not have exited.
-        wait_for(lambda: tool.poll() is not None or "Ctrl-C stops them." in log.read_text(), 300, "healthy services")
+        wait_for(lambda: tool.poll() is not None or "stops them." in log.read_text(), 300, "healthy services")
         assert tool.poll() is None, log.read_text()
         reply = requests.post(url, json={"input": ["hello", "world"]}, timeout=30)
         assert reply.status_code == 200
         vectors = [np.array(d["embedding"]) for d in reply.json()["data"]]
         assert [v.shape for v in vectors] == [(384,), (384,)]
     finally:
-        tool.send_signal(signal.SIGINT)
+        tool.send_signal(stop)
         tool.wait(timeout=120)
     output = log.read_text()
     assert tool.returncode == 0, output
-    assert "healthy" in output and f"curl {url}" in output
+    assert "healthy" in output and f"curl {url}" in output and "Ray dashboard: http://127.0.0.1:" in output
+    assert "Traceback" not in output and "Nothing to shut down" not in output
     wait_for(lambda: _gone(tool.pid), 60, "the local Ray's processes to exit")
 
 
@@ -77,5 +80,30 @@ def test_make_local_job_runs_through_the_jobs_api():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "SUCCEEDED" in done.stdout and "rows read 200, written 197, quarantined 3" in done.stdout
+    assert "Nothing to shut down" not in done.stdout + done.stderr
     summary = json.loads((LOCAL / "search-dev" / "reindex" / "_SUMMARY.json").read_text())
     assert summary["complete"] and summary["rows_quarantined"] == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "error"),
+    [
+        (["serve", "no-such-stack"], "stacks/Pulumi.no-such-stack.yaml: no such stack file"),
+        (["serve", "search-dev", "--port", "{busy}"], "--port: 127.0.0.1:{busy} is in use; pick another port"),
+        (["job", "search-dev", "reindex", "--input", "/no/such.jsonl"], "--input: /no/such.jsonl does not exist"),
+    ],
+)
+def test_a_bad_command_is_one_error_line_and_exit_2(command, error):
+    with socket.socket() as busy:  # a port something else holds
+        busy.bind(("127.0.0.1", 0))
+        port = str(busy.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.local", *(part.format(busy=port) for part in command)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    assert error.format(busy=port) in done.stderr and "Traceback" not in done.stderr
+    assert "Ray" not in done.stdout  # refused before anything started

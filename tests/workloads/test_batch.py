@@ -30,6 +30,9 @@ def dataset(path, rows: int, words=(5, 40)) -> set[str]:
             elif i % 97 == 7:
                 f.write(json.dumps({"id": i, "text": " \t "}) + "\n")
                 bad.add(str(i))
+            elif i % 97 in (9, 11):  # present, but not text
+                f.write(json.dumps({"id": i, "text": None if i % 97 == 9 else 42}) + "\n")
+                bad.add(str(i))
             else:
                 text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words)))
                 f.write(json.dumps({"id": i, "text": text}) + "\n")
@@ -67,7 +70,9 @@ def test_quarantine_holds_exactly_the_bad_rows_with_reasons(embedding_run):
     assert {None if pd.isna(i) else i for i in quarantine["source_id"]} == bad
     reasons = quarantine["error"].tolist()
     assert sum(r.startswith("invalid JSON") for r in reasons) == 21  # i % 97 == 3 for i < 2000
-    assert sum(r == "'text' is missing, not text" for r in reasons) == 21
+    assert sum(r == "missing 'text'" for r in reasons) == 21
+    assert sum(r == "'text' is null, not text" for r in reasons) == 21
+    assert sum(r == "'text' is int, not text" for r in reasons) == 21
     assert sum(r == "'text' is empty" for r in reasons) == 21
     assert quarantine["raw"].notna().all()  # enough to replay the row
 

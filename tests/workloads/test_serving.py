@@ -76,7 +76,8 @@ def embeddings(serve_url):
 
     from workloads.serving.embeddings import build_app
 
-    serve.run(build_app({"profile": "cpu", "max_input_chars": 200}), name="embed", route_prefix="/embed")
+    limits = {"max_input_chars": 200, "max_inputs": 4, "max_request_chars": 300}  # a body of 6,152 bytes at most
+    serve.run(build_app({"profile": "cpu", **limits}), name="embed", route_prefix="/embed")
     yield f"{serve_url}/embed/v1/embeddings"
     serve.delete("embed")
 
@@ -93,19 +94,37 @@ def test_embeddings_have_the_model_dimension_and_are_deterministic(embeddings):
 
 
 @pytest.mark.parametrize(
-    ("body", "status"),
+    ("body", "status", "code", "param"),
     [
-        ('{"input": ["unclosed"', 422),  # malformed JSON
-        ("{}", 422),  # missing field
-        (json.dumps({"input": "x" * 201}), 413),  # oversize
-        (json.dumps({"input": "hi", "model": "text-embedding-3-large"}), 404),  # unknown model
-        (json.dumps({"input": []}), 422),  # empty batch
+        ('{"input": ["unclosed"', 400, "invalid_request", None),  # malformed JSON
+        ("{}", 400, "invalid_request", "input"),  # missing field
+        (json.dumps({"input": []}), 400, "invalid_request", "input"),  # empty batch
+        (json.dumps({"input": "hi", "model": "text-embedding-3-large"}), 404, "model_not_found", "model"),
+        (json.dumps({"input": "x" * 201}), 413, "input_too_long", "input"),  # one input too long
+        (json.dumps({"input": ["x" * 200, "y" * 200]}), 413, "input_too_long", "input"),  # too much in all
+        (json.dumps({"input": ["a"] * 5}), 413, "too_many_inputs", "input"),
+        (json.dumps({"input": "hi", "padding": "x" * 7000}), 413, "request_too_large", None),  # body
     ],
 )
-def test_embeddings_reject_bad_requests_and_stay_up(embeddings, body, status):
+def test_embeddings_refuse_bad_requests_in_openais_error_shape_and_stay_up(embeddings, body, status, code, param):
     reply = requests.post(embeddings, data=body, headers={"content-type": "application/json"}, timeout=60)
-    assert reply.status_code == status and reply.json()["detail"]
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert (error["code"], error["param"], error["type"]) == (code, param, "invalid_request_error")
+    assert error["message"] and "ray." not in error["message"] and "pydantic" not in error["message"]
     assert requests.post(embeddings, json={"input": "still up"}, timeout=60).status_code == 200
+
+
+def test_the_openai_client_raises_its_own_exceptions_for_our_errors(embeddings):
+    client = openai.OpenAI(base_url=embeddings.removesuffix("/embeddings"), api_key="unused", max_retries=0)
+    assert len(client.embeddings.create(model="all-MiniLM-L6-v2", input=["hi"]).data[0].embedding) == MINILM_DIM
+    with pytest.raises(openai.NotFoundError, match="not found"):
+        client.embeddings.create(model="text-embedding-3-large", input=["hi"])
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=[])
+    with pytest.raises(openai.APIStatusError, match="at most 4 per request") as exc:
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=["a"] * 5)
+    assert exc.value.status_code == 413
 
 
 def test_multiplexing_loads_on_demand_and_evicts_the_least_recently_used(deploy, tmp_path):
@@ -141,7 +160,7 @@ def test_multiplexing_loads_on_demand_and_evicts_the_least_recently_used(deploy,
     assert ask("a").status_code == 200  # still loaded
     assert ask("b").status_code == 200  # loaded again
     assert load_counts() == {"a": 1, "b": 2, "c": 1}
-    assert ask("missing").status_code == 404 and "not found" in ask("missing").json()["error"]
+    assert ask("missing").status_code == 404 and "not found" in ask("missing").json()["error"]["message"]
     assert requests.post(url, json={"text": "x"}, timeout=60).status_code == 400  # no model id header
 
 
@@ -154,7 +173,8 @@ def test_composition_chains_the_stages(deploy):
     result = reply.json()
     assert result["trace"] == ["preprocess", "embed", "postprocess"]
     assert result["label"] == "machine learning"
-    assert requests.post(url, data="not json", timeout=60).status_code == 400
+    refused = requests.post(url, data="not json", timeout=60)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_request"
 
 
 def test_bucket_weights_become_a_cloud_mirror():

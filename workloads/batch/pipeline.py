@@ -90,8 +90,10 @@ def preprocess(batch: pd.DataFrame, args: BatchJobArgs) -> pd.DataFrame:
         text = None if record is None else record.get(args.text_column)
         if error is None and (source_id is None or (isinstance(source_id, float) and pd.isna(source_id))):
             error = f"missing {args.id_column!r}"
+        elif error is None and args.text_column not in record:
+            error = f"missing {args.text_column!r}"
         elif error is None and not isinstance(text, str):
-            error = f"{args.text_column!r} is {'missing' if text is None else type(text).__name__}, not text"
+            error = f"{args.text_column!r} is {'null' if text is None else type(text).__name__}, not text"
         if error is None:
             text = re.sub(r"\s+", " ", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)).strip()
             if not text:

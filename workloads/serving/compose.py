@@ -8,10 +8,10 @@ What it does: zero-shot topic tagging, the input's MiniLM embedding against labe
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from workloads.config import ComposeAppArgs
 from workloads.models import load_minilm
+from workloads.serving.errors import APIError
 
 
 @serve.deployment
@@ -59,7 +59,7 @@ class Pipeline:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError
         except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": 'send a JSON body {"text": "<non-empty text>"}'}, status_code=400)
+            return APIError(400, 'send a JSON body {"text": "<non-empty text>"}', "invalid_request", "text").response()
         cleaned = self.preprocess.remote(text)
         embedded = self.embed.remote(cleaned)  # a DeploymentResponse passed on, not awaited
         return await self.postprocess.remote(embedded)
@@ -69,7 +69,7 @@ def build_app(args: dict):
     """Serve builder (import path `workloads.serving.compose:build_app`)."""
     config = ComposeAppArgs.model_validate(args)
     light = config.actor_options()
-    return Pipeline.options(ray_actor_options=light).bind(
+    return Pipeline.options(num_replicas=config.front_replicas(), ray_actor_options=light).bind(
         Preprocess.options(ray_actor_options=light).bind(config.max_input_chars),
         Embed.options(ray_actor_options=config.actor_options(config.num_gpus)).bind(
             config.device(config.num_gpus), config.labels

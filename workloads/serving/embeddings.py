@@ -3,13 +3,14 @@
 
 import asyncio
 
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from workloads.config import EmbeddingAppArgs
 from workloads.models import MINILM, load_minilm
+from workloads.serving.errors import APIError, invalid, openai_errors
 
 
 class EmbeddingRequest(BaseModel):
@@ -17,13 +18,14 @@ class EmbeddingRequest(BaseModel):
     model: str | None = None
 
 
-api = FastAPI(title="rayplane embeddings")
+api = openai_errors(FastAPI(title="rayplane embeddings"))
 
 
 @serve.deployment
 class Embedder:
     def __init__(self, device: str, max_batch_size: int, batch_wait_timeout_s: float):
         self.model = load_minilm(device)
+        self.model.encode(["ready"])  # the replica is ready once it has made a vector, not before
         self.embed.set_max_batch_size(max_batch_size)
         self.embed.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
@@ -37,18 +39,49 @@ class Embedder:
 @serve.deployment
 @serve.ingress(api)
 class EmbeddingAPI:
-    def __init__(self, embedder: DeploymentHandle, max_input_chars: int):
+    """The front: every limit is checked here, so a refused request never reaches a model replica."""
+
+    def __init__(self, embedder: DeploymentHandle, args: dict):
         self.embedder = embedder
-        self.max_input_chars = max_input_chars
+        self.args = EmbeddingAppArgs.model_validate(args)
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.args.max_body_bytes()
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
+        body = b""
+        async for chunk in request.stream():  # a body sent without a length is cut off at the limit too
+            body += chunk
+            if len(body) > limit:
+                raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
+        return body
+
+    def _texts(self, request: EmbeddingRequest) -> list[str]:
+        if request.model not in (None, MINILM):
+            raise APIError(
+                404, f"model {request.model!r} not found; this service serves {MINILM!r}", "model_not_found", "model"
+            )
+        texts = [request.input] if isinstance(request.input, str) else request.input
+        limits = self.args
+        if len(texts) > limits.max_inputs:
+            raise APIError(
+                413, f"{len(texts)} inputs; at most {limits.max_inputs} per request", "too_many_inputs", "input"
+            )
+        if too_long := [i for i, text in enumerate(texts) if len(text) > limits.max_input_chars]:
+            message = f"inputs {too_long} exceed {limits.max_input_chars} characters"
+            raise APIError(413, message, "input_too_long", "input")
+        if (total := sum(map(len, texts))) > limits.max_request_chars:
+            message = f"the inputs hold {total} characters; at most {limits.max_request_chars} per request"
+            raise APIError(413, message, "input_too_long", "input")
+        return texts
 
     @api.post("/v1/embeddings")
-    async def embeddings(self, request: EmbeddingRequest) -> dict:
-        if request.model not in (None, MINILM):
-            raise HTTPException(404, f"model {request.model!r} not found; this service serves {MINILM!r}")
-        texts = [request.input] if isinstance(request.input, str) else request.input
-        too_long = [i for i, text in enumerate(texts) if len(text) > self.max_input_chars]
-        if too_long:
-            raise HTTPException(413, f"inputs {too_long} exceed {self.max_input_chars} characters")
+    async def embeddings(self, request: Request) -> dict:
+        try:
+            parsed = EmbeddingRequest.model_validate_json(await self._body(request))
+        except ValidationError as exc:
+            raise invalid(exc.errors()) from None
+        texts = self._texts(parsed)
         results = await asyncio.gather(*[self.embedder.embed.remote(text) for text in texts])
         tokens = sum(n for _, n in results)
         return {
@@ -70,6 +103,8 @@ def build_app(args: dict):
     ).bind(config.device(config.num_gpus), config.max_batch_size, config.batch_wait_timeout_s)
     # The front only awaits the model's replicas: it takes as many requests as they all can.
     ingress = EmbeddingAPI.options(
-        max_ongoing_requests=per_replica * config.autoscaling.max_replicas, ray_actor_options=config.actor_options()
+        num_replicas=config.front_replicas(),
+        max_ongoing_requests=per_replica * config.autoscaling.max_replicas,
+        ray_actor_options=config.actor_options(),
     )
-    return ingress.bind(embedder, config.max_input_chars)
+    return ingress.bind(embedder, config.model_dump())

@@ -15,9 +15,9 @@ import numpy as np
 from pyarrow import fs
 from ray import serve
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from workloads.config import MultiplexAppArgs
+from workloads.serving.errors import APIError
 
 FEATURES = 1024
 MODEL_FILE = "classifier.npz"
@@ -83,16 +83,16 @@ def multiplexed_classifiers(max_models_per_replica: int):
         async def __call__(self, request: Request):
             model_id = serve.get_multiplexed_model_id()
             if not model_id:
-                return JSONResponse({"error": "set the serve_multiplexed_model_id header"}, status_code=400)
+                return APIError(400, "set the serve_multiplexed_model_id header", "missing_model_id").response()
             try:
                 body = await request.json()
                 text = body["text"]
             except (ValueError, KeyError, TypeError):
-                return JSONResponse({"error": 'send a JSON body {"text": "..."}'}, status_code=400)
+                return APIError(400, 'send a JSON body {"text": "..."}', "invalid_request", "text").response()
             try:
                 model = await self.get_model(model_id)
             except ModelNotFound:
-                return JSONResponse({"error": f"model {model_id!r} not found"}, status_code=404)
+                return APIError(404, f"model {model_id!r} not found", "model_not_found").response()
             return {"model": model_id, **model.predict(str(text))}
 
         def load_counts(self) -> dict[str, int]:
