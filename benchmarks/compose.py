@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies(url, 3)  # warm-up
         measured = interleave(rounds, {name: (lambda url=url: latencies(url, n)) for name, url in urls.items()})
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        ray.shutdown()  # Serve with it
     figures = {f"{name}_{q}_s": median_of(measured[name], q) for name in measured for q in ("p50", "p99")}
     for q in ("p50", "p99"):
         figures[f"ours_per_hop_{q}_s"] = (figures[f"ours_{q}_s"] - figures[f"one_{q}_s"]) / HOPS

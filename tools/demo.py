@@ -63,7 +63,8 @@ def demo() -> int:
 
         from ray import serve
 
-        serve.shutdown()  # free the laptop's CPUs for the job (the cluster runs jobs on their own Ray)
+        for service in services:  # free the laptop's CPUs for the job (the cluster runs jobs on their own Ray)
+            serve.delete(service.name)
         job = cfg.jobs[0]
         print(f"\n== 4. batch job {job.name!r} on {SAMPLE.relative_to(render.ROOT)} through the Ray Jobs API")
         started = time.monotonic()

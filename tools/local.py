@@ -3,8 +3,8 @@ payload archive that the cluster gets. Only the local profile's swaps differ: ar
 (CPU fractions instead of GPUs), the locally made tiny LLM instead of the stack's weights, local
 input/output paths, and the archive as a local zip instead of its gs:// copy.
 
-    python -m tools.local serve STACK [--service NAME] [--port 8000]   # Ctrl-C or SIGTERM stops it
-    python -m tools.local job STACK JOB [--input PATH]
+    python -m tools.local serve STACK [--service NAME] [--port 8000] [--verbose]   # Ctrl-C or SIGTERM stops it
+    python -m tools.local job STACK JOB [--input PATH] [--verbose]
 """
 
 import argparse
@@ -65,18 +65,24 @@ def serve_env(args: list[Args]) -> dict[str, str]:
     return {key: value for key, value in merged.items() if key not in disputed}
 
 
-def start_ray(working_dir: Path, env: dict[str, str] | None = None) -> str:
+def start_ray(working_dir: Path, env: dict[str, str] | None = None, verbose: bool = False) -> str:
     """A local Ray whose jobs and Serve apps run from the payload archive, its processes started
     with `env` as a cluster's pods are (set before Ray is imported: Serve reads it at import);
-    the dashboard URL."""
+    the dashboard URL. Unless `verbose`, Ray's and vLLM's own logs stay in Ray's log files."""
     os.environ.update(env or {})
     import ray
 
+    if not verbose:
+        import ray.serve  # Serve sets its logger's level when imported: ours comes after
+
+        # (vLLM logs through the root logger when a builder imports it.)
+        for name, level in (("ray", logging.ERROR), ("ray.serve", logging.WARNING), ("vllm", logging.WARNING)):
+            logging.getLogger(name).setLevel(level)
     context = ray.init(
         runtime_env={"working_dir": str(working_dir), "env_vars": {**ENV, **(env or {})}},
         include_dashboard=True,  # the Jobs API, as KubeRay uses it
         dashboard_port=free_port(),
-        log_to_driver=False,
+        log_to_driver=verbose,
         configure_logging=False,
     )
     stop_on_sigterm()  # again: ray.init installs its own handler, which aborts the driver
@@ -93,7 +99,6 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
     from ray import serve
     from ray.serve import RunTarget
 
-    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # keep the endpoints readable
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     targets = []
     for app in applications:
@@ -104,7 +109,7 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
     started = time.monotonic()
     said = started
     while True:
-        statuses = {name: s.status for name, s in serve.status().applications.items()}
+        statuses = {name: s.status.value for name, s in serve.status().applications.items()}
         failed = {n: s for n, s in serve.status().applications.items() if s.status == "DEPLOY_FAILED"}
         if failed:
             raise RuntimeError("; ".join(f"{n}: {s.message}" for n, s in failed.items()))
@@ -120,7 +125,9 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
         time.sleep(0.5)
 
 
-def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = True) -> tuple[str, list[Service], str]:
+def serve_stack(
+    stack: str, service_name: str | None, port: int, hold: bool = True, verbose: bool = False
+) -> tuple[str, list[Service], str]:
     """Start a local Ray, deploy the stack's services; (base URL, services, dashboard URL)."""
     cfg = team_config(stack)
     services = [s for s in cfg.services if service_name in (None, s.name)]
@@ -131,7 +138,7 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
         raise ConfigError([f"--port: 127.0.0.1:{port} is in use; pick another port"])
     working_dir = write_archive()
     print(f"starting a local Ray and {', '.join(s.name for s in services)}", flush=True)
-    dashboard = start_ray(working_dir, serve_env([s.typed_args().local() for s in services]))
+    dashboard = start_ray(working_dir, serve_env([s.typed_args().local() for s in services]), verbose)
     base = f"http://127.0.0.1:{port}"
     try:
         started = time.monotonic()
@@ -153,14 +160,13 @@ def serve_stack(stack: str, service_name: str | None, port: int, hold: bool = Tr
     return base, services, dashboard
 
 
-def stop(serving: bool = True) -> None:
-    """Stop Serve (when it was started: else it prints "Nothing to shut down") and the local Ray."""
+def stop() -> None:
+    """Stop the local Ray: every process it started goes with it (Serve's replicas, HAProxy, vLLM's
+    engines), and its ports. Not serve.shutdown() first: on a laptop there is nothing to drain,
+    and its controller's self-kill prints a warning that reads like an error."""
     import ray
-    from ray import serve
 
     if ray.is_initialized():
-        if serving:
-            serve.shutdown()
         ray.shutdown()
 
 
@@ -174,7 +180,12 @@ def port_free(port: int) -> bool:
 
 
 def run_job(
-    stack: str, job_name: str, input_path: str | None, dashboard: str | None = None, timeout_s: float | None = None
+    stack: str,
+    job_name: str,
+    input_path: str | None,
+    dashboard: str | None = None,
+    timeout_s: float | None = None,
+    verbose: bool = False,
 ) -> int:
     """Submit the job's entrypoint through the Ray Jobs API (as KubeRay does), stream its logs,
     return 0 if it succeeded. Starts (and stops) a local Ray unless given one's dashboard URL."""
@@ -188,7 +199,7 @@ def run_job(
         raise ConfigError([f"--input: {input_path} does not exist"])
     working_dir = write_archive()
     own_ray = dashboard is None
-    dashboard = dashboard or start_ray(working_dir)
+    dashboard = dashboard or start_ray(working_dir, verbose=verbose)
     client = JobSubmissionClient(dashboard)
     submission = {
         "entrypoint": local_entrypoint(jobs[job_name], input_path, LOCAL / stack / job_name),
@@ -222,7 +233,7 @@ def run_job(
         return 0 if status == JobStatus.SUCCEEDED else 1
     finally:
         if own_ray:
-            stop(serving=False)
+            stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,19 +247,21 @@ def main(argv: list[str] | None = None) -> int:
     job_cmd.add_argument("stack")
     job_cmd.add_argument("job")
     job_cmd.add_argument("--input", help=f"JSON Lines or Parquet (default: {SAMPLE.relative_to(ROOT)})")
+    for command in (serve_cmd, job_cmd):
+        command.add_argument("--verbose", action="store_true", help="Ray's and vLLM's own logs too")
     args = parser.parse_args(argv)
     os.environ.update(ENV)
     stop_on_sigterm()
     try:
         if args.command == "serve":
-            serve_stack(args.stack, args.service, args.port)
+            serve_stack(args.stack, args.service, args.port, verbose=args.verbose)
             return 0
-        return run_job(args.stack, args.job, args.input)
+        return run_job(args.stack, args.job, args.input, verbose=args.verbose)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the services were up, or during a job
-        stop(serving=args.command == "serve")
+        stop()
         print("stopped", file=sys.stderr)
         return 130
 

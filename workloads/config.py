@@ -205,11 +205,28 @@ class LLMModel(Part):
 LOCAL_MODEL = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}  # one CPU engine on a laptop
 
 
+class ChatLimits(Part):
+    """What one request to an LLM app may ask: checked before it reaches the engine."""
+
+    max_output_tokens: int = Field(
+        2048, ge=1, description="tokens a request may generate: a larger max_tokens is refused (400); also the default"
+    )
+    max_prompt_chars: int = Field(
+        65536, ge=1, description="characters of a request's prompt or messages: more are refused (413) unread"
+    )
+
+    def max_body_bytes(self) -> int:
+        """The largest request body read: the prompt's characters as JSON (up to 6 bytes for an
+        escaped one) and room for the rest; a larger body is refused before it is parsed."""
+        return 6 * self.max_prompt_chars + 65536
+
+
 class LLMAppArgs(Args):
     """An OpenAI-compatible app serving one or more models (Ray Serve LLM)."""
 
     models: list[LLMModel] = Field(min_length=1, description="the models the app serves")
     accelerator_type: str | None = Field(None, description='Ray accelerator type, e.g. "L4" (default: any GPU)')
+    limits: ChatLimits = Field(ChatLimits(), description="what one request may ask")
 
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
         return [model.gpus for model in self.models for _ in range(model.autoscaling.replicas(scale))]
@@ -324,6 +341,9 @@ class BatchJobArgs(JobArgs):
     id_column: str = Field("id", description="the rows' id column")
     text_column: str = Field("text", description="the rows' text column")
     chunk_chars: int = Field(2000, ge=100, description="longer texts are split into chunks of this size")
+    max_text_chars: int = Field(
+        262144, ge=1, description="a longer text is quarantined, not embedded or generated from (one row's bound)"
+    )
     preprocess_tasks: int = Field(4, ge=1, description="parallel CPU preprocessing tasks")
     model: ActorPool = Field(ActorPool(), description="the model stage's actor pool")
     num_gpus: float = Field(1, ge=0, description="GPUs per model actor: a fraction of one, or whole GPUs")

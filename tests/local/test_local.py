@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tools.local import LOCAL, local_application, team_config
+from tools.local import LOCAL, local_application, port_free, team_config
 from workloads.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,11 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, sto
     assert tool.returncode == 0, output
     assert "healthy" in output and f"curl {url}" in output and "Ray dashboard: http://127.0.0.1:" in output
     assert "Traceback" not in output and "Nothing to shut down" not in output
+    # Ray's and vLLM's own logs stay in Ray's log files (--verbose shows them).
+    for noise in ('"asctime"', "Token authentication", "graceful_shutdown", "(raylet)", "INFO"):
+        assert noise not in output, output
     wait_for(lambda: _gone(tool.pid), 60, "the local Ray's processes to exit")
+    wait_for(lambda: port_free(port), 30, f"port {port} to be free")
 
 
 @pytest.mark.own_ray

@@ -1,10 +1,12 @@
 """One local Ray (and Serve on a free port) for all payload tests; models made locally."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from workloads.config import SERVE_ENV
+from workloads.config import DIRECT_STREAMING, SERVE_ENV
 from workloads.local import ENV as LOCAL_ENV
 from workloads.local import free_port
 
@@ -12,8 +14,9 @@ from workloads.local import free_port
 @pytest.fixture(scope="session")
 def ray_session():
     # Workers inherit the driver's environment: vLLM's CPU backend and offline models, and Serve's
-    # high-throughput mode (HAProxy, gRPC between deployments) as the cluster runs it.
-    os.environ.update({**LOCAL_ENV, **SERVE_ENV})
+    # high-throughput mode (HAProxy, gRPC between deployments) and direct LLM streaming, as the
+    # cluster runs a stack with one LLM.
+    os.environ.update({**LOCAL_ENV, **SERVE_ENV, DIRECT_STREAMING: "1"})
     import ray
 
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -27,8 +30,7 @@ def serve_url(ray_session):
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
+    yield f"http://127.0.0.1:{port}"  # Serve stops with the session's Ray
 
 
 @pytest.fixture
@@ -53,3 +55,30 @@ def tiny_llm() -> str:
     from workloads.local.tiny_llm import ensure
 
     return str(ensure())
+
+
+FIGURES = Path(__file__).resolve().parents[2] / "build" / "load-figures.json"
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """What the load and fault tests measured (requests, errors, latencies, recovery, rows), kept in
+    build/load-figures.json for the record: the tests assert on them, the file only reports them."""
+    measured: dict = {}
+    yield measured
+    FIGURES.parent.mkdir(exist_ok=True)
+    FIGURES.write_text(json.dumps(measured, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def llm(serve_url, tiny_llm):
+    """The tiny LLM behind Ray Serve LLM, with small limits; an OpenAI client for it."""
+    import openai
+    from ray import serve
+
+    from workloads.serving.llm import build_app
+
+    model = {"model_id": "tiny", "model_source": tiny_llm, "max_model_len": 512}
+    limits = {"max_output_tokens": 64, "max_prompt_chars": 2000}  # a body of 77,536 bytes at most
+    serve.run(build_app({"profile": "cpu", "models": [model], "limits": limits}), name="llm", route_prefix="/llm")
+    return openai.OpenAI(base_url=f"{serve_url}/llm/v1", api_key="unused", max_retries=0, timeout=120)

@@ -3,8 +3,10 @@
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,72 +18,104 @@ from workloads.models import MINILM_DIM
 WORDS = ["ray", "gpu", "data", "model", "serve", "kubernetes", "stream", "batch"]
 
 
-def dataset(path, rows: int, words=(5, 40)) -> set[str]:
-    """JSON Lines with malformed rows mixed in; returns the ids that must be quarantined."""
-    rng, bad = random.Random(0), set()
+def dataset(path, rows: int, words=(5, 40)) -> tuple[set[str | None], Counter]:
+    """JSON Lines with corrupt rows mixed in: invalid JSON, a truncated last line, wrong types, empty
+    text, 1 MiB texts, blank lines. Returns the ids that must be quarantined and the reasons."""
+    rng, bad, reasons = random.Random(0), set(), Counter()
+
+    def corrupt(line: str, source_id, reason: str) -> None:
+        f.write(line + "\n")
+        bad.add(source_id)
+        reasons[reason] += 1
+
     with open(path, "w") as f:
         for i in range(rows):
-            if i % 97 == 3:
-                f.write(f'{{"id": {i}, "text": "unterminated\n')
-                bad.add(None)  # no id can be parsed from a broken line
-            elif i % 97 == 5:
-                f.write(json.dumps({"id": i}) + "\n")
-                bad.add(str(i))
-            elif i % 97 == 7:
-                f.write(json.dumps({"id": i, "text": " \t "}) + "\n")
-                bad.add(str(i))
-            elif i % 97 in (9, 11):  # present, but not text
-                f.write(json.dumps({"id": i, "text": None if i % 97 == 9 else 42}) + "\n")
-                bad.add(str(i))
+            kind = i % 97
+            if kind == 3:
+                corrupt(f'{{"id": {i}, "text": "unterminated', None, "invalid JSON")
+            elif kind == 5:
+                corrupt(json.dumps({"id": i}), str(i), "missing 'text'")
+            elif kind == 7:
+                corrupt(json.dumps({"id": i, "text": " \t "}), str(i), "'text' is empty")
+            elif kind == 9:
+                corrupt(json.dumps({"id": i, "text": None}), str(i), "'text' is null, not text")
+            elif kind == 11:
+                corrupt(json.dumps({"id": i, "text": 42}), str(i), "'text' is int, not text")
+            elif kind == 13:
+                corrupt(
+                    json.dumps({"id": i, "text": "x" * 2**20}),
+                    str(i),
+                    "'text' holds 1048576 characters; at most 262144",
+                )
+            elif kind == 15:
+                corrupt("[1, 2]", None, "expected a JSON object, got list")
+            elif kind == 17:
+                f.write("\n")  # a blank line is no row (JSON Lines)
             else:
                 text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words)))
                 f.write(json.dumps({"id": i, "text": text}) + "\n")
-    return bad
+        f.write(f'{{"id": {rows}, "te')  # cut off mid-row, no newline
+    bad.add(None)
+    reasons["invalid JSON"] += 1
+    return bad, reasons
 
 
 @pytest.fixture(scope="module")
 def embedding_run(ray_session, tmp_path_factory):
     folder = tmp_path_factory.mktemp("embed")
-    bad = dataset(folder / "in.jsonl", 2000)
+    bad, reasons = dataset(folder / "in.jsonl", ROWS)
     args = BatchJobArgs(input=str(folder / "in.jsonl"), output=str(folder / "out"), profile="cpu", chunk_chars=100)
-    return args, run(args), bad
+    return args, run(args), bad, reasons
 
 
-def test_embedding_job_accounts_for_every_row(embedding_run):
-    args, summary, _ = embedding_run
-    assert summary.rows_read == 2000
-    assert summary.complete and summary.rows_written + summary.rows_quarantined == 2000
+ROWS = 1000  # lines: 11 of them blank, and a truncated last one
+
+
+def test_embedding_job_accounts_for_every_row(embedding_run, figures):
+    args, summary, _, reasons = embedding_run
+    assert summary.rows_read == ROWS - 11 + 1
+    assert summary.complete and summary.rows_written + summary.rows_quarantined == summary.rows_read
+    assert summary.rows_quarantined == sum(reasons.values())
+    figures["batch_corrupt"] = {
+        "rows_read": summary.rows_read,
+        "rows_written": summary.rows_written,
+        "rows_quarantined": summary.rows_quarantined,
+        "chunks_written": summary.chunks_written,
+        "reasons": dict(reasons),
+    }
     assert summary.chunks_written > summary.rows_written  # long texts were chunked
     assert json.loads(Path(args.output, SUMMARY).read_text())["complete"] is True
     assert any("MapBatches(Embedder)" in line and "rows/s" in line for line in summary.throughput)
 
 
 def test_embeddings_have_the_model_dimension(embedding_run):
-    args, _, _ = embedding_run
+    args, _, _, _ = embedding_run
     results = pd.read_parquet(f"{args.output}/results")
     assert {len(v) for v in results["embedding"]} == {MINILM_DIM}
     assert results.groupby("source_id")["chunk_index"].apply(lambda s: sorted(s) == list(range(len(s)))).all()
 
 
 def test_quarantine_holds_exactly_the_bad_rows_with_reasons(embedding_run):
-    args, summary, bad = embedding_run
+    args, summary, bad, reasons = embedding_run
     quarantine = pd.read_parquet(f"{args.output}/quarantine")
     assert len(quarantine) == summary.rows_quarantined
     assert {None if pd.isna(i) else i for i in quarantine["source_id"]} == bad
-    reasons = quarantine["error"].tolist()
-    assert sum(r.startswith("invalid JSON") for r in reasons) == 21  # i % 97 == 3 for i < 2000
-    assert sum(r == "missing 'text'" for r in reasons) == 21
-    assert sum(r == "'text' is null, not text" for r in reasons) == 21
-    assert sum(r == "'text' is int, not text" for r in reasons) == 21
-    assert sum(r == "'text' is empty" for r in reasons) == 21
+    found = Counter("invalid JSON" if r.startswith("invalid JSON") else r for r in quarantine["error"])
+    assert found == reasons
     assert quarantine["raw"].notna().all()  # enough to replay the row
 
 
-def test_a_rerun_over_the_same_output_replaces_it(embedding_run):
-    args, first, _ = embedding_run
+def test_a_rerun_over_the_same_output_replaces_it_with_the_same(embedding_run):
+    args, first, _, _ = embedding_run
+    key, columns = ["source_id", "chunk_index"], ["source_id", "chunk_index", "text"]
+    before = pd.read_parquet(f"{args.output}/results").sort_values(key, ignore_index=True)
+    held = pd.read_parquet(f"{args.output}/quarantine").sort_values("raw", ignore_index=True)
     again = run(args)
     assert (again.chunks_written, again.rows_quarantined) == (first.chunks_written, first.rows_quarantined)
-    assert len(pd.read_parquet(f"{args.output}/results")) == first.chunks_written  # no duplicates
+    after = pd.read_parquet(f"{args.output}/results").sort_values(key, ignore_index=True)
+    assert before[columns].equals(after[columns])  # no duplicates, nothing else
+    assert np.allclose(np.stack(before["embedding"]), np.stack(after["embedding"]), atol=1e-5)
+    assert held.equals(pd.read_parquet(f"{args.output}/quarantine").sort_values("raw", ignore_index=True))
 
 
 def test_execution_streams(ray_session, tmp_path):

@@ -11,20 +11,6 @@ import requests
 from workloads.models import MINILM_DIM
 
 
-@pytest.fixture(scope="module")
-def llm(serve_url, tiny_llm):
-    from ray import serve
-
-    from workloads.serving.llm import build_app
-
-    app = build_app(
-        {"profile": "cpu", "models": [{"model_id": "tiny", "model_source": tiny_llm, "max_model_len": 512}]}
-    )
-    serve.run(app, name="llm", route_prefix="/llm")
-    yield openai.OpenAI(base_url=f"{serve_url}/llm/v1", api_key="unused", max_retries=0, timeout=120)
-    serve.delete("llm")
-
-
 def prompt_tokens(model_dir: str, messages: list[dict]) -> int:
     from transformers import AutoTokenizer
 
@@ -64,10 +50,79 @@ def test_llm_streams_a_completion(llm):
     assert chunks[-1].usage.completion_tokens == 10
 
 
-def test_llm_unknown_model_is_a_4xx(llm):
-    with pytest.raises(openai.APIStatusError) as exc:
-        llm.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
-    assert 400 <= exc.value.status_code < 500
+HI = [{"role": "user", "content": "hi"}]
+LONG = "input_tokens"  # vLLM's param for a prompt over the context
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "param"),
+    [
+        ({"messages": HI}, 400, "invalid_request", "model"),
+        ({"model": "nope", "messages": HI}, 404, "model_not_found", "model"),
+        ({"model": "tiny", "messages": HI, "max_tokens": 65}, 400, "invalid_value", "max_tokens"),
+        ({"model": "tiny", "messages": HI, "max_completion_tokens": 65}, 400, "invalid_value", "max_completion_tokens"),
+        (
+            {"model": "tiny", "messages": [*HI, {"role": "user", "content": "x" * 1999}]},
+            413,
+            "prompt_too_long",
+            "messages",
+        ),
+        ({"model": "tiny", "messages": HI, "padding": "x" * 80_000}, 413, "request_too_large", None),
+        # Over the model's context (512 tokens), within our character limit: vLLM's own 400, in our shape.
+        ({"model": "tiny", "messages": [{"role": "user", "content": "x " * 990}]}, 400, "invalid_request", LONG),
+        ("[1, 2]", 400, "invalid_request", None),
+        ("{not json", 400, "invalid_request", None),
+    ],
+)
+def test_llm_refuses_requests_over_its_limits_in_openais_error_shape(llm, body, status, code, param):
+    url = f"{llm.base_url}chat/completions"
+    data = body if isinstance(body, str) else json.dumps(body)
+    reply = requests.post(url, data=data, headers={"content-type": "application/json"}, timeout=60)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert (error["code"], error["param"], error["type"]) == (code, param, "invalid_request_error")
+    completion = requests.post(f"{llm.base_url}completions", json={"model": "tiny", "prompt": "y" * 2001}, timeout=60)
+    assert completion.status_code == 413 and completion.json()["error"]["param"] == "prompt"
+
+
+def test_llm_errors_reach_the_openai_client_as_its_own_exceptions(llm):
+    with pytest.raises(openai.NotFoundError) as missing:
+        llm.chat.completions.create(model="nope", messages=HI, max_tokens=2)
+    with pytest.raises(openai.BadRequestError, match="limit of 64") as over:
+        llm.chat.completions.create(model="tiny", messages=HI, max_tokens=1000)
+    for error in (missing.value, over.value):
+        assert "ray." not in error.message and "Traceback" not in error.message
+    reply = llm.chat.completions.create(model="tiny", messages=HI, temperature=0)  # no max_tokens: the limit
+    assert reply.usage.completion_tokens <= 64
+
+
+def test_ray_serve_llms_own_ingress_refuses_the_same_requests():
+    """Several models, or LoRA: no direct streaming, Ray Serve LLM's OpenAI ingress takes HTTP and
+    ours checks there, before a model replica (the same check; this is its wiring)."""
+    from starlette.requests import Request
+
+    from workloads.serving.llm_edge import LimitedIngress
+
+    models = {"a": None, "b": None}  # handles and model cards: not reached by a refusal
+    ingress = LimitedIngress(models, models, limits={"max_output_tokens": 8, "max_prompt_chars": 10})
+
+    def refused(body: dict, length: int | None = None) -> dict | None:
+        sent = json.dumps(body).encode()
+        headers = [(b"content-length", str(length or len(sent)).encode())]
+        request = Request({"type": "http", "headers": headers}, receive=lambda: receive(sent))
+        response = asyncio.run(ingress._refusal(request))
+        return response and {"status": response.status_code, **json.loads(response.body)["error"]}
+
+    async def receive(sent: bytes) -> dict:
+        return {"type": "http.request", "body": sent, "more_body": False}
+
+    assert refused({"model": "a", "messages": HI, "max_tokens": 8}) is None
+    assert refused({"model": "a", "prompt": "x"}) is None  # vLLM's default max_tokens (16) is not asked for
+    assert refused({"messages": HI})["param"] == "model"
+    assert "['a', 'b']" in refused({"messages": HI})["message"]
+    assert refused({"model": "a", "messages": HI, "max_tokens": 9})["param"] == "max_tokens"
+    assert refused({"model": "a", "prompt": "x" * 11})["status"] == 413
+    assert refused({"model": "a", "prompt": "x"}, length=10**6)["code"] == "request_too_large"
 
 
 @pytest.fixture(scope="module")

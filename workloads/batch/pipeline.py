@@ -98,6 +98,8 @@ def preprocess(batch: pd.DataFrame, args: BatchJobArgs) -> pd.DataFrame:
             text = re.sub(r"\s+", " ", re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)).strip()
             if not text:
                 error = f"{args.text_column!r} is empty"
+            elif len(text) > args.max_text_chars:
+                error = f"{args.text_column!r} holds {len(text)} characters; at most {args.max_text_chars}"
         if error is not None:
             out.append(
                 {

@@ -7,10 +7,13 @@ from pathlib import Path
 
 SAMPLE = Path(__file__).parent / "sample.jsonl"  # 200 documents, 3 of them malformed
 BUILD = Path(__file__).resolve().parents[2] / "build"
-ENV = {  # for every Ray worker: vLLM's CPU backend, models from disk only
+ENV = {  # for every Ray process: vLLM's CPU backend, models from disk only
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "HF_HUB_OFFLINE": "1",
     "VLLM_CACHE_ROOT": str(BUILD / "vllm-cache"),
+    # Behind HAProxy an ingress replica stays 30 s after it is told to stop, for a cloud load
+    # balancer to deregister it; on a laptop none is in front, and every stop would wait for nothing.
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
 }
 
 

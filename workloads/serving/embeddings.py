@@ -6,11 +6,12 @@ import asyncio
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from workloads.config import EmbeddingAppArgs
 from workloads.models import MINILM, load_minilm
-from workloads.serving.errors import APIError, invalid, openai_errors
+from workloads.serving.errors import APIError, bounded_body, invalid, openai_errors
 
 
 class EmbeddingRequest(BaseModel):
@@ -45,17 +46,6 @@ class EmbeddingAPI:
         self.embedder = embedder
         self.args = EmbeddingAppArgs.model_validate(args)
 
-    async def _body(self, request: Request) -> bytes:
-        limit = self.args.max_body_bytes()
-        if int(request.headers.get("content-length") or 0) > limit:
-            raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
-        body = b""
-        async for chunk in request.stream():  # a body sent without a length is cut off at the limit too
-            body += chunk
-            if len(body) > limit:
-                raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
-        return body
-
     def _texts(self, request: EmbeddingRequest) -> list[str]:
         if request.model not in (None, MINILM):
             raise APIError(
@@ -75,14 +65,20 @@ class EmbeddingAPI:
             raise APIError(413, message, "input_too_long", "input")
         return texts
 
+    async def _embed(self, text: str) -> tuple[list[float], int]:
+        try:
+            return await self.embedder.embed.remote(text)
+        except RayActorError:  # its replica died with it: embedding is idempotent, so another one
+            return await self.embedder.embed.remote(text)  # takes it, once (a second death is a real error)
+
     @api.post("/v1/embeddings")
     async def embeddings(self, request: Request) -> dict:
         try:
-            parsed = EmbeddingRequest.model_validate_json(await self._body(request))
+            parsed = EmbeddingRequest.model_validate_json(await bounded_body(request, self.args.max_body_bytes()))
         except ValidationError as exc:
             raise invalid(exc.errors()) from None
         texts = self._texts(parsed)
-        results = await asyncio.gather(*[self.embedder.embed.remote(text) for text in texts])
+        results = await asyncio.gather(*[self._embed(text) for text in texts])
         tokens = sum(n for _, n in results)
         return {
             "object": "list",

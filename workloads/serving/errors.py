@@ -20,6 +20,24 @@ class APIError(Exception):
         return JSONResponse({"error": body}, status_code=self.status)
 
 
+async def bounded_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) past `limit` bytes: by its declared length before a byte is
+    read, and while reading one sent without a length."""
+    check_length(request, limit)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
+    return body
+
+
+def check_length(request: Request, limit: int) -> None:
+    """Refuse (413) a request whose declared body length exceeds `limit` bytes."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise APIError(413, f"the request body exceeds {limit} bytes", "request_too_large")
+
+
 def invalid(errors: list) -> APIError:
     """A request body that does not parse or does not match its model (pydantic's errors): 400, as
     OpenAI answers."""

@@ -10,6 +10,7 @@ import os
 from ray.serve.llm import LLMConfig, build_openai_app
 
 from workloads.config import DIRECT_STREAMING, LLMAppArgs, LLMModel
+from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer
 
 
 def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
@@ -17,6 +18,8 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         "tensor_parallel_size": model.tensor_parallel_size,
         "pipeline_parallel_size": model.pipeline_parallel_size,
         "max_num_seqs": model.max_num_seqs,  # what the stack's fit check reserved KV cache for
+        # A request that sets no max_tokens gets the limit (vLLM takes the least of this and the context left).
+        "override_generation_config": {"max_new_tokens": app.limits.max_output_tokens},
     }
     if model.max_model_len:
         engine["max_model_len"] = model.max_model_len
@@ -42,6 +45,8 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         deployment_config=deployment,
         accelerator_type=app.accelerator_type if app.profile == "cluster" else None,
         lora_config=model.lora.model_dump() if model.lora else None,
+        server_cls=LimitedLLMServer,
+        experimental_configs={LIMITS_KEY: app.limits.model_dump()},
         **placement,
     )
 
@@ -51,6 +56,11 @@ def build_app(args: dict):
     app = LLMAppArgs.model_validate(args)
     serving = {"llm_configs": [llm_config(model, app) for model in app.models]}
     # With direct streaming (serve_env) the LLM server itself is the ingress: no ingress to configure.
-    if app.profile == "cpu" and os.environ.get(DIRECT_STREAMING) != "1":
-        serving["ingress_deployment_config"] = {"ray_actor_options": app.actor_options()}
+    if os.environ.get(DIRECT_STREAMING) != "1":
+        serving["ingress_cls_config"] = {
+            "ingress_cls": LimitedIngress,
+            "ingress_extra_kwargs": {"limits": app.limits.model_dump()},
+        }
+        if app.profile == "cpu":
+            serving["ingress_deployment_config"] = {"ray_actor_options": app.actor_options()}
     return build_openai_app(serving)
