@@ -171,7 +171,10 @@ def stop() -> None:
 
 
 def port_free(port: int) -> bool:
+    """No process holds the port. Connections of a server that has stopped may linger in TIME_WAIT
+    for a minute: they stop no new server (HAProxy, like any, binds with SO_REUSEADDR), nor this check."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
