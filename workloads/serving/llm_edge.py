@@ -67,6 +67,18 @@ def check(body, limits: ChatLimits, served: list[str]) -> None:
 CODES = {400: "invalid_request", 404: "not_found", 413: "request_too_large", 429: "rate_limit_exceeded"}
 
 
+def _openai_error(status: int, body: bytes) -> bytes:
+    """vLLM's error body in OpenAI's shape; any other body as it was."""
+    try:
+        error = json.loads(body)["error"]
+        error["type"] = "invalid_request_error" if status < 500 else "server_error"
+        if not isinstance(error.get("code"), str):
+            error["code"] = CODES.get(status, "server_error")
+    except (ValueError, KeyError, TypeError):
+        return body
+    return json.dumps({"error": error}).encode()
+
+
 def openai_shaped(send: Send) -> Send:
     """`send`, with vLLM's error bodies in the shape ours have: vLLM puts its exception class in
     `type` and the status in `code`; OpenAI has `invalid_request_error` and a string. Only an error
@@ -82,15 +94,7 @@ def openai_shaped(send: Send) -> Send:
         held["body"] += message.get("body", b"")
         if message.get("more_body"):
             return None
-        start, body = held["start"], held["body"]
-        try:
-            error = json.loads(body)["error"]
-            error["type"] = "invalid_request_error" if start["status"] < 500 else "server_error"
-            if not isinstance(error.get("code"), str):
-                error["code"] = CODES.get(start["status"], "server_error")
-            body = json.dumps({"error": error}).encode()
-        except (ValueError, KeyError, TypeError):  # not an error of vLLM's: as it was
-            pass
+        start, body = held["start"], _openai_error(held["start"]["status"], held["body"])
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
         return await send({"type": "http.response.body", "body": body})
