@@ -86,8 +86,9 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
-def report(name: str, result: dict, summary: str, out: Path = OUT) -> Path:
-    """Write <out>/<name>.json and print the one-line summary."""
+def report(name: str, result: dict, out: Path = OUT, summary: str | None = None) -> Path:
+    """Write <out>/<name>.json and print the one-line summary (default: every ratio)."""
+    summary = summary or ", ".join(f"{k} {v}" for k, v in result["ratios"].items())
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

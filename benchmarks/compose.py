@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_hop_p50_vs_noop_hop": ratio(figures["ours_per_hop_p50_s"], figures["noop_per_hop_p50_s"]),
     }
     result = {"ratios": ratios, "figures": figures, "setup": {"requests": n, "rounds": rounds, "hops": HOPS}}
-    report("compose", result, ", ".join(f"{k} {v}" for k, v in ratios.items()), options.out)
+    report("compose", result, options.out)
     return 0
 
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "single_request_vs_raw": ratio(figures["service_c1_latency_p50_s"], figures["raw_single_latency_p50_s"]),
     }
     result = {"ratios": ratios, "figures": figures, "setup": {"texts": n, "rounds": rounds, "concurrency": concurrency}}
-    report("embeddings", result, ", ".join(f"{k} {v}" for k, v in ratios.items()), args.out)
+    report("embeddings", result, args.out)
     return 0
 
 

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {"sweep": sweep, "rounds": rounds, "max_tokens": max_tokens, "model": model.model_dump()},
     }
     summary = ", ".join(f"{k} {v}" for k, v in ratios.items())
-    report("llm", result, summary, args.out)
+    report("llm", result, args.out, summary)
     return 0
 
 

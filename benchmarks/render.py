@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     result = {"ratios": ratios, "figures": figures, "setup": {"sizes": sizes, "rounds": rounds}}
-    report("render", result, ", ".join(f"{k} {v}" for k, v in ratios.items()), options.out)
+    report("render", result, options.out)
     return 0
 
 
