@@ -11,7 +11,7 @@ POLICIES := policies/.venv/.installed
 STACK ?= dev
 BASE ?= origin/main
 
-.PHONY: demo local local-job render golden docs diff test test-infra test-gpu bench lint clean
+.PHONY: demo local local-job render golden docs upstream diff test test-infra test-gpu bench lint clean
 
 $(INFRA): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ golden: $(INFRA)
 ## docs: regenerate README.md's config, exports and payload tables from the models
 docs: $(INFRA)
 	$(PY) -m tools.docs
+
+## upstream: fetch upstream/ again at the commits its manifest pins (after bumping one), then review the diff
+upstream: $(INFRA)
+	$(PY) -m tools.upstream fetch
+	git diff --stat -- upstream
 
 ## diff: what this working tree changes in every stack's render, against BASE (make diff BASE=origin/main)
 diff: $(INFRA)

@@ -8,7 +8,7 @@ from components.config import Model, PlatformStack
 from components.config.platform import INCREMENTAL_UPGRADE_GATE
 from components.scheduling import on_system_pool
 
-VERSION = "1.7.0"  # CRDs in ../shared/kuberay-v1.7.0 validate what team stacks render
+VERSION = "1.7.0"  # its CRDs in upstream/kuberay validate what team stacks render
 CHART = Chart(
     release="kuberay-operator",
     chart="kuberay-operator",

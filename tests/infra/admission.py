@@ -1,8 +1,8 @@
 """KubeRay's and Kueue's admission rules, in our own words, for the objects the stacks render.
 
-Read from ../shared/upstream: kuberay-v1.7.0-webhooks/validation.go.txt (ValidateRayClusterSpec,
+Read from upstream/ (vendored): kuberay/validation.go.txt (ValidateRayClusterSpec,
 ValidateRayServiceMetadata/Spec, ValidateRayJobMetadata/Spec, ValidateClusterUpgradeOptions) and
-kueue/rayjob_webhook.go.txt + raycluster-common.go.txt (a queued RayJob). Each function returns the
+kueue/rayjob_webhook.go.txt + raycluster_common.go.txt (a queued RayJob). Each function returns the
 violations it finds; an empty list means the webhook admits the object. Rules about fields the
 stack never renders (history server, TLS, deletion strategies, cluster selectors' modes) are left
 out; their fields are refused by the CRD check if they ever appear unexpectedly.
@@ -186,7 +186,7 @@ def kueue_rayjob_errors(job: dict) -> list[str]:
 # Fragments of the upstream messages (or names) each encoded rule comes from: a test checks they
 # are still in the pinned source, so that a rule we encode is a rule upstream has.
 SOURCES = {
-    "kuberay-v1.7.0-webhooks/validation.go.txt": [
+    "kuberay/validation.go.txt": [
         "resource fields should not be set in both rayStartParams and Resources",
         "must set both minReplicas and maxReplicas when autoscaling is disabled",
         "has minReplicas %d greater than maxReplicas %d",
@@ -205,7 +205,7 @@ SOURCES = {
         "a kueue managed job should not use an existing cluster",
         "a kueue managed job should delete the cluster after finishing",
     ],
-    "kueue/raycluster-common.go.txt": [
+    "kueue/raycluster_common.go.txt": [
         "a kueue managed job should only use autoscaling when workload slicing is enabled",
         "jobframework.MaxPodSets",
         "is reserved for the head group",

@@ -1,14 +1,16 @@
-"""What the real cluster accepts, checked against the pinned upstream sources (../shared/upstream):
+"""What the real cluster accepts, checked against the vendored upstream sources (upstream/):
 KubeRay's and Kueue's admission rules, the feature gates each component really has, the chart
 values each chart really reads, GKE's DRA autoscaling label and Gateway subnet, the Ray image and
 its driver, and what a GPU profile shares."""
 
 import copy
 import re
+import typing
 
 import pytest
 import yaml
 
+from components import gpu_profiles
 from components.addons import kueue as kueue_addon
 from components.config import ConfigError
 from components.config.platform import KUBERAY_FEATURE_GATES
@@ -41,12 +43,12 @@ def errors_of(stack: str, values: dict) -> list[str]:
 
 def test_the_encoded_rules_are_in_the_pinned_upstream_sources():
     for source, fragments in admission.SOURCES.items():
-        text = upstream.text(f"upstream/{source}")
+        text = upstream.text(source)
         assert [f for f in fragments if f not in text] == [], source
 
 
 def test_every_rayservice_and_rayjob_passes_kuberays_webhook_rules():
-    upstream.path("upstream/kuberay-v1.7.0-webhooks")
+    upstream.path("kuberay")
     services, jobs = manifests("RayService"), manifests("RayJob")
     assert services and jobs
     assert {s["metadata"]["name"]: admission.rayservice_errors(s) for s in services} == {
@@ -56,7 +58,7 @@ def test_every_rayservice_and_rayjob_passes_kuberays_webhook_rules():
 
 
 def test_every_queued_rayjob_is_one_kueue_admits_and_runs_at_a_fixed_size():
-    upstream.path("upstream/kueue")
+    upstream.path("kueue")
     queued = [j for j in manifests("RayJob") if admission.QUEUE_LABEL in j["metadata"].get("labels", {})]
     assert queued  # search-prod's reindex
     for job in queued:
@@ -96,7 +98,7 @@ def test_the_rules_catch_what_the_webhooks_refuse():
 
 
 def test_an_incremental_upgrade_renders_what_kuberay_requires():
-    upstream.path("upstream/kuberay-v1.7.0-webhooks")
+    upstream.path("kuberay")
     values = stack_values("search-prod")
     values["rayplane:services"][0]["upgradeStrategy"] = "NewClusterWithIncrementalUpgrade"
     [chat] = [m for m in render_values("search-prod", values).manifests() if m["metadata"]["name"] == "chat"]
@@ -107,7 +109,7 @@ def test_an_incremental_upgrade_renders_what_kuberay_requires():
 
 
 def test_kueue_gates_exist_and_dra_quota_accounting_is_on_with_dra_pools():
-    known = upstream.go_feature_gates("upstream/kueue/kube_features.go.txt")
+    known = upstream.go_feature_gates("kueue/kube_features.go.txt")
     assert kueue_addon.DRA_GATE in known and "DynamicResourceAllocation" not in known
     for stack in PLATFORM_STACKS:
         if not stack_values(stack)["rayplane:addons"].get("kueue", {}).get("enabled", True):
@@ -118,7 +120,7 @@ def test_kueue_gates_exist_and_dra_quota_accounting_is_on_with_dra_pools():
 
 
 def test_kuberay_gates_exist_and_incremental_upgrades_follow_the_gateway_api():
-    known = upstream.go_feature_gates("upstream/kuberay-v1.7.0-webhooks/features.go.txt")
+    known = upstream.go_feature_gates("kuberay/features.go.txt")
     assert set(KUBERAY_FEATURE_GATES) == known
     for stack in PLATFORM_STACKS:
         gates = {g["name"]: g["enabled"] for g in release_values(stack, "kuberay-operator")["featureGates"]}
@@ -134,9 +136,9 @@ def test_kuberay_gates_exist_and_incremental_upgrades_follow_the_gateway_api():
 # -- the Helm values each chart really reads
 
 CHART_VALUES = {
-    "kuberay-operator": "upstream/charts/kuberay-operator-1.7.0/values.yaml",
-    "kueue": "upstream/charts/kueue/values.yaml",
-    "nvidia-dra-driver": "upstream/charts/nvidia-dra-driver-gpu-25.12.0/values.yaml",
+    "kuberay-operator": "kuberay/chart-values.yaml",
+    "kueue": "kueue/chart-values.yaml",
+    "nvidia-dra-driver": "nvidia-dra-driver/chart-values.yaml",
 }
 FREE_FORM = {"nodeSelector", "tolerations", "affinity", "labels", "annotations", "env", "featureGates"}
 CONTAINER_RESOURCES = {"limits", "requests", "claims"}
@@ -176,7 +178,7 @@ def test_the_values_check_catches_a_misspelt_key():
 
 
 def test_dra_driver_gates_are_the_sharing_gates_the_driver_has():
-    # NVIDIA/k8s-dra-driver-gpu v25.12.0 pkg/featuregates/featuregates.go (not in ../shared/upstream):
+    # NVIDIA/k8s-dra-driver-gpu v25.12.0 pkg/featuregates/featuregates.go (not vendored):
     # TimeSlicingSettings and MPSSupport, both alpha, off by default.
     assert set(release_values("dev", "nvidia-dra-driver")["featureGates"]) == {"TimeSlicingSettings", "MPSSupport"}
 
@@ -295,6 +297,27 @@ def test_a_pinned_or_older_cuda_image_with_a_fitting_driver_renders(image, drive
 
 
 # -- what a GPU profile shares, and how Ray learns about the GPUs
+
+
+def _json_keys(model) -> set[str]:
+    return {field.alias for field in model.model_fields.values()}
+
+
+def test_the_driver_config_we_render_is_the_drivers_own_api():
+    """Our GpuConfig models against NVIDIA/k8s-dra-driver-gpu v25.12.0 api/nvidia.com/resource/v1beta1:
+    the group, version and kind (api.go), the sharing strategies, time slices and JSON keys (sharing.go)."""
+    api, sharing = upstream.text("nvidia-dra-driver/api.go.txt"), upstream.text("nvidia-dra-driver/sharing.go.txt")
+    group, version = gpu_profiles.GpuConfig.model_fields["api_version"].default.split("/")
+    assert f'GroupName = "{group}"' in api and f'Version   = "{version}"' in api
+    assert re.search(r'GpuConfigKind\s+= "GpuConfig"', api)
+    literals = [
+        *typing.get_args(gpu_profiles.GpuSharing.model_fields["strategy"].annotation),
+        *typing.get_args(typing.get_args(gpu_profiles.TimeSlicingConfig.model_fields["interval"].annotation)[0]),
+    ]
+    assert literals and [value for value in literals if f'= "{value}"' not in sharing] == []
+    keys = _json_keys(gpu_profiles.GpuSharing) | _json_keys(gpu_profiles.TimeSlicingConfig)
+    keys |= _json_keys(gpu_profiles.MpsConfig)
+    assert [key for key in keys if not re.search(rf'json:"{key}[,"]', sharing)] == []
 
 
 def test_no_mig_device_is_ever_claimed():
