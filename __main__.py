@@ -3,17 +3,18 @@
 import pulumi
 
 from components import addons, capacity, config, contract
-from components.addons.kuberay import VERSION as KUBERAY_VERSION
 from components.addons.kueue import Kueue
-from components.cluster import GATEWAY_CLASS, Cluster
+from components.cluster import Cluster
+from components.conventions import GATEWAY_CLASS, TEAM_SERVICE_ACCOUNT
 from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
 from components.ray_workloads import RayWorkloads
 from components.storage import WorkloadBucket
 from components.team import Team
-from components.team_identity import KSA, TeamIdentity
+from components.team_identity import TeamIdentity
 from components.team_network import TeamNetwork
+from components.versions import KUBERAY
 
 
 def platform(cfg: config.PlatformStack) -> None:
@@ -30,7 +31,7 @@ def platform(cfg: config.PlatformStack) -> None:
         node_service_account=cluster.node_service_account.email,
         workload_bucket=bucket.bucket.name,
         node_pool_names=[pool.node_pool.name for pool in pools],
-        kuberay_version=KUBERAY_VERSION,
+        kuberay_version=KUBERAY,
         gateway_class_name=GATEWAY_CLASS if cfg.cluster.gateway_api else None,
         gateway_source_ranges=network.gateway_source_ranges,
         kueue_cluster_queues=installed[Kueue].queues if Kueue in installed else {},
@@ -72,7 +73,7 @@ def team_resources(
         platform,
         namespace,
         payload.uri,
-        KSA,
+        TEAM_SERVICE_ACCOUNT,
         slice_.secret_name,
         pulumi.ResourceOptions(provider=slice_.provider, depends_on=[identity.service_account]),
     )

@@ -7,12 +7,11 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config.platform import Cluster as ClusterConfig
+from components.conventions import on_system_pool
 from components.network import PODS_RANGE, SERVICES_RANGE, Network
-from components.scheduling import on_system_pool
 
 # GKE's documented minimum for node service accounts, plus image pulls from Artifact Registry.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
-GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)
 
 
 def node_config(service_account: pulumi.Input[str], machine_type: str, **extra) -> dict:

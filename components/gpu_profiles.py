@@ -8,10 +8,7 @@ so a misspelt field or strategy fails here instead of at pod admission on a GPU 
 from typing import Literal
 
 from components.config import GpuClaim, GpuProfile, Model
-
-DRIVER = "gpu.nvidia.com"
-DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
-REQUEST = "gpu"  # request name inside every claim; containers refer to the claim, not to this
+from components.conventions import DRA_DRIVER, GPU_CLAIM, GPU_DEVICE_CLASS, NVIDIA_CONFIG_API
 
 
 class TimeSlicingConfig(Model):
@@ -30,7 +27,7 @@ class GpuSharing(Model):
 
 
 class GpuConfig(Model):
-    api_version: Literal["resource.nvidia.com/v1beta1"] = "resource.nvidia.com/v1beta1"
+    api_version: Literal[NVIDIA_CONFIG_API] = NVIDIA_CONFIG_API
     kind: Literal["GpuConfig"] = "GpuConfig"
     sharing: GpuSharing
 
@@ -50,11 +47,11 @@ def gpu_config(profile: GpuClaim) -> GpuConfig | None:
 
 def claim_template_spec(profile: GpuClaim) -> dict:
     """`spec` of the ResourceClaimTemplate for a profile."""
-    exactly = {"deviceClassName": DEVICE_CLASS, "allocationMode": "ExactCount", "count": profile.count}
-    devices = {"requests": [{"name": REQUEST, "exactly": exactly}]}
+    exactly = {"deviceClassName": GPU_DEVICE_CLASS, "allocationMode": "ExactCount", "count": profile.count}
+    devices = {"requests": [{"name": GPU_CLAIM, "exactly": exactly}]}
     if config := gpu_config(profile):
         parameters = config.model_dump(by_alias=True, exclude_none=True)
-        devices["config"] = [{"requests": [REQUEST], "opaque": {"driver": DRIVER, "parameters": parameters}}]
+        devices["config"] = [{"requests": [GPU_CLAIM], "opaque": {"driver": DRA_DRIVER, "parameters": parameters}}]
     return {"spec": {"devices": devices}}
 
 

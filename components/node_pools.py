@@ -5,7 +5,7 @@ import pulumi_gcp as gcp
 
 from components.cluster import Cluster, autoscaling, node_config
 from components.config import GpuNodePool as GpuNodePoolConfig
-from components.scheduling import DRA_LABELS, GPU_MODE_LABEL, GPU_TAINT, POOL_LABEL
+from components.conventions import DRA_LABELS, GPU_MODE_LABEL, GPU_TAINT, POOL_LABEL
 
 
 class GpuNodePool(pulumi.ComponentResource):

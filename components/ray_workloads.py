@@ -14,8 +14,18 @@ import yaml
 
 from components.config import Job, Service, TeamStack, Workload
 from components.contract import PlatformExports, WorkerGpus
+from components.conventions import (
+    DEVICE_PLUGIN_GPU,
+    GPU_CLAIM,
+    GPU_TOLERATION,
+    POOL_LABEL,
+    QUEUE_LABEL,
+    RAY_API,
+    WORKER_GROUP,
+    node_affinity,
+    on_system_pool,
+)
 from components.rayspec import (
-    API_VERSION,
     AutoscalerOptions,
     ClusterUpgradeOptions,
     GcsFaultToleranceOptions,
@@ -28,11 +38,8 @@ from components.rayspec import (
     UpgradeStrategy,
     WorkerGroupSpec,
 )
-from components.scheduling import GPU_TOLERATION, POOL_LABEL, node_affinity, on_system_pool
+from components.versions import pinned
 from workloads.config import Args
-
-CLAIM = "gpu"  # the pod's claim name, bound to the team's ResourceClaimTemplate of the profile
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 def _env(workload: Workload, secret_name: str) -> list[dict]:
@@ -85,7 +92,7 @@ def cluster_spec(
     workers, gpus = workload.workers, platform.worker_gpus(workload.workers)
     dra = gpus.claim_template is not None
     container = _container(
-        "ray-worker", image, workers.cpu, workers.memory_gib, env, None if dra else {"nvidia.com/gpu": str(gpus.gpus)}
+        "ray-worker", image, workers.cpu, workers.memory_gib, env, None if dra else {DEVICE_PLUGIN_GPU: str(gpus.gpus)}
     )
     pod: dict = {
         "serviceAccountName": service_account,
@@ -94,11 +101,11 @@ def cluster_spec(
         "containers": [container],
     }
     if dra:
-        container["resources"]["claims"] = [{"name": CLAIM}]
-        pod["resourceClaims"] = [{"name": CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
+        container["resources"]["claims"] = [{"name": GPU_CLAIM}]
+        pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
     least = workers.replicas.max if fixed_size else workers.replicas.min
     group = WorkerGroupSpec(
-        groupName="gpu-workers",
+        groupName=WORKER_GROUP,
         replicas=least,
         minReplicas=least,
         maxReplicas=workers.replicas.max,
@@ -125,7 +132,7 @@ def _ray_resources(gpus: WorkerGpus) -> dict[str, str]:
 def runtime_env(working_dir: str, workload: Workload, args: Args) -> dict:
     # A laptop's virtualenv already has the payloads' packages (pyproject's `workloads` extra).
     pip = workload.payloads[workload.payload].pip if args.profile == "cluster" else ()
-    return {"working_dir": working_dir, **({"pip": list(pip)} if pip else {})}
+    return {"working_dir": working_dir, **({"pip": [pinned(package) for package in pip]} if pip else {})}
 
 
 def serve_application(service: Service, working_dir: str, args: Args) -> ServeApplication:
@@ -208,7 +215,7 @@ class RayWorkloads(pulumi.ComponentResource):
         for service in config.services:
             k8s.apiextensions.CustomResource(
                 f"{config.team.name}-{service.name}",
-                api_version=API_VERSION,
+                api_version=RAY_API,
                 kind="RayService",
                 metadata={"name": service.name, "namespace": namespace},
                 spec=working_dir.apply(
@@ -221,7 +228,7 @@ class RayWorkloads(pulumi.ComponentResource):
             labels = {QUEUE_LABEL: local_queue(job.workers)} if queued else {}
             k8s.apiextensions.CustomResource(
                 f"{config.team.name}-{job.name}",
-                api_version=API_VERSION,
+                api_version=RAY_API,
                 kind="RayJob",
                 metadata={"name": job.name, "namespace": namespace, "labels": labels},
                 spec=working_dir.apply(

@@ -9,9 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from components.config import Model
-from workloads.catalog import RAY_VERSION
-
-API_VERSION = "ray.io/v1"
+from components.conventions import SERVE_PORT
+from components.versions import RAY
 
 
 # Ray Serve's declarative config (what `serve deploy` reads), snake_case as Serve spells it.
@@ -28,7 +27,7 @@ class ServeApplication(ServeModel):
 
 
 class ServeConfig(ServeModel):
-    http_options: dict[str, Any] = {"host": "0.0.0.0", "port": 8000}
+    http_options: dict[str, Any] = {"host": "0.0.0.0", "port": SERVE_PORT}
     applications: list[ServeApplication]
 
     def to_yaml(self) -> str:
@@ -71,7 +70,7 @@ class AuthOptions(Model):
 
 
 class RayClusterSpec(Model):
-    ray_version: str = RAY_VERSION
+    ray_version: str = RAY
     auth_options: AuthOptions = AuthOptions()
     enable_in_tree_autoscaling: bool = True
     autoscaler_options: AutoscalerOptions | None = AutoscalerOptions()

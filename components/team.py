@@ -4,10 +4,10 @@ the ResourceClaimTemplates of the GPU profiles it uses and, under Kueue, its Loc
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.kueue import API_VERSION as KUEUE_API
 from components.config import TeamStack
 from components.contract import PlatformExports
-from components.gpu_profiles import DEVICE_CLASS, claim_template_spec
+from components.conventions import GPU_DEVICE_CLASS, KUEUE_API, TEAM_LABEL
+from components.gpu_profiles import claim_template_spec
 from components.ray_workloads import local_queue
 
 
@@ -31,7 +31,7 @@ class Team(pulumi.ComponentResource):
             metadata={
                 "name": team.namespace,
                 "labels": {
-                    "rayplane.dev/team": team.name,
+                    TEAM_LABEL: team.name,
                     "app.kubernetes.io/managed-by": "pulumi",
                     # Ray pods need no privileges; refuse pods that ask for them.
                     "pod-security.kubernetes.io/enforce": "baseline",
@@ -50,7 +50,7 @@ class Team(pulumi.ComponentResource):
                     "requests.memory": f"{quota.memory_gib}Gi",
                     "requests.nvidia.com/gpu": str(quota.gpus),
                     # DRA devices are counted per DeviceClass (Kubernetes >= 1.34).
-                    f"{DEVICE_CLASS}.deviceclass.resource.k8s.io/devices": str(quota.gpus),
+                    f"{GPU_DEVICE_CLASS}.deviceclass.resource.k8s.io/devices": str(quota.gpus),
                 }
             },
             opts=in_cluster,

@@ -7,9 +7,8 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import TeamStack
+from components.conventions import TEAM_SERVICE_ACCOUNT
 from components.payload import team_prefix
-
-KSA = "ray"  # the service account every Ray pod of the team runs as
 
 
 class TeamIdentity(pulumi.ComponentResource):
@@ -35,7 +34,9 @@ class TeamIdentity(pulumi.ComponentResource):
             f"{team.name}-workload-identity",
             service_account_id=self.gsa.name,
             role="roles/iam.workloadIdentityUser",
-            member=pulumi.Output.concat("serviceAccount:", config.project, ".svc.id.goog[", namespace, f"/{KSA}]"),
+            member=pulumi.Output.concat(
+                "serviceAccount:", config.project, ".svc.id.goog[", namespace, f"/{TEAM_SERVICE_ACCOUNT}]"
+            ),
             opts=child,
         )
         # The workload bucket holds every team's code: this team reads its own prefix only (an IAM
@@ -63,7 +64,7 @@ class TeamIdentity(pulumi.ComponentResource):
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{team.name}-ksa",
             metadata={
-                "name": KSA,
+                "name": TEAM_SERVICE_ACCOUNT,
                 "namespace": namespace,
                 "annotations": {"iam.gke.io/gcp-service-account": self.gsa.email},
             },

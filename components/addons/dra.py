@@ -10,18 +10,25 @@ import pulumi_kubernetes as k8s
 
 from components.addons.kit import AddOn, Chart
 from components.config import Model, PlatformStack
+from components.conventions import (
+    DRA_DRIVER_NAMESPACE,
+    DRA_LABELS,
+    GPU_MODE_LABEL,
+    GPU_TOLERATION,
+    SYSTEM_NAMESPACE,
+    node_affinity,
+)
 from components.gpu_profiles import driver_feature_gates
-from components.scheduling import DRA_LABELS, GPU_MODE_LABEL, GPU_TOLERATION, node_affinity
+from components.versions import NVIDIA_DRA_DRIVER, NVIDIA_INSTALLER_IMAGE, PAUSE_IMAGE
 
 CHART = Chart(
     release="nvidia-dra-driver-gpu",
     chart="nvidia-dra-driver-gpu",
-    version="25.12.0",
+    version=NVIDIA_DRA_DRIVER,
     repo="https://helm.ngc.nvidia.com/nvidia",
-    namespace="nvidia-dra-driver-gpu",
+    namespace=DRA_DRIVER_NAMESPACE,
 )
 DRIVER_ROOT = "/home/kubernetes/bin/nvidia"  # where GKE's installer puts the driver on COS
-PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
 
 # Node affinity that matches dra pools only (device-plugin pools get GKE's own driver and plugin).
 DRA_NODES = node_affinity({GPU_MODE_LABEL: ["dra"]})
@@ -80,7 +87,7 @@ def driver_installer(driver_version: str) -> dict:
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": {"name": "nvidia-driver-installer", "namespace": "kube-system", "labels": labels},
+        "metadata": {"name": "nvidia-driver-installer", "namespace": SYSTEM_NAMESPACE, "labels": labels},
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate"},
@@ -96,7 +103,7 @@ def driver_installer(driver_version: str) -> dict:
                     "initContainers": [
                         {
                             "name": "nvidia-driver-installer",
-                            "image": "cos-nvidia-installer:fixed",  # preloaded on GKE's COS GPU nodes
+                            "image": NVIDIA_INSTALLER_IMAGE,
                             "imagePullPolicy": "Never",
                             "command": ["bash", "-c", install],
                             "env": [{"name": k, "value": v} for k, v in env.items()],

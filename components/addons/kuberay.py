@@ -6,21 +6,20 @@ import pulumi
 from components.addons.kit import AddOn, Chart
 from components.config import Model, PlatformStack
 from components.config.platform import INCREMENTAL_UPGRADE_GATE
-from components.scheduling import on_system_pool
+from components.conventions import KUBERAY_APP, KUBERAY_NAMESPACE, on_system_pool
+from components.versions import KUBERAY
 
-VERSION = "1.7.0"  # its CRDs in upstream/kuberay validate what team stacks render
 CHART = Chart(
-    release="kuberay-operator",
-    chart="kuberay-operator",
-    version=VERSION,
+    release=KUBERAY_APP,
+    chart=KUBERAY_APP,
+    version=KUBERAY,
     repo="https://ray-project.github.io/kuberay-helm/",
-    namespace="kuberay-system",
+    namespace=KUBERAY_NAMESPACE,
 )
-METRICS_PORT = 8080
 
 
 class KubeRayValues(Model):
-    image: dict = {"repository": "quay.io/kuberay/operator", "tag": f"v{VERSION}"}
+    image: dict = {"repository": "quay.io/kuberay/operator", "tag": f"v{KUBERAY}"}
     feature_gates: list[dict]
     batch_scheduler: dict
     metrics: dict

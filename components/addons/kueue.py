@@ -13,17 +13,24 @@ import yaml
 
 from components.addons.kit import AddOn, Chart
 from components.config import GpuNodePool, Model, PlatformStack
+from components.conventions import (
+    DEVICE_PLUGIN_GPU,
+    GPU_DEVICE_CLASS,
+    GPU_TOLERATION,
+    KUEUE_API,
+    KUEUE_DRA_GPU,
+    KUEUE_NAMESPACE,
+    POOL_LABEL,
+    SYSTEM_POOL,
+    on_system_pool,
+)
 from components.gpu import machine_shape
-from components.gpu_profiles import DEVICE_CLASS
-from components.scheduling import GPU_TOLERATION, POOL_LABEL, SYSTEM_POOL, on_system_pool
+from components.versions import KUEUE
 
 CHART = Chart(
-    release="kueue", chart="oci://registry.k8s.io/kueue/charts/kueue", version="0.20.0", namespace="kueue-system"
+    release="kueue", chart="oci://registry.k8s.io/kueue/charts/kueue", version=KUEUE, namespace=KUEUE_NAMESPACE
 )
-API_VERSION = "kueue.x-k8s.io/v1beta2"
 COHORT = "rayplane"
-# Kueue's quota name for DRA GPUs (Configuration.resources.deviceClassMappings).
-DRA_GPU = "rayplane.dev/gpu"
 # Quota accounting of DRA devices (Kueue's kube_features.go; beta, on by default since 0.18: set
 # anyway, so that a changed default cannot turn it off).
 DRA_GATE = "KueueDRAIntegration"
@@ -82,7 +89,7 @@ class KueueConfiguration(Model):
 
 
 def gpu_resource(pool: GpuNodePool) -> str:
-    return DRA_GPU if pool.gpu_mode == "dra" else "nvidia.com/gpu"
+    return KUEUE_DRA_GPU if pool.gpu_mode == "dra" else DEVICE_PLUGIN_GPU
 
 
 def cluster_queue_spec(config: PlatformStack, pool: GpuNodePool, system_flavor: str, pool_flavor: str) -> dict:
@@ -123,7 +130,7 @@ def values(config: PlatformStack) -> KueueValues:
     kueue_config = KueueConfiguration()
     gates = []
     if config.dra_pools:
-        mappings = [{"name": DRA_GPU, "deviceClassNames": [DEVICE_CLASS]}]
+        mappings = [{"name": KUEUE_DRA_GPU, "deviceClassNames": [GPU_DEVICE_CLASS]}]
         kueue_config = KueueConfiguration(resources={"deviceClassMappings": mappings})
         gates = [{"name": DRA_GATE, "enabled": True}]
     manager_config = yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
@@ -155,7 +162,7 @@ class Kueue(AddOn):
             spec = cluster_queue_spec(config, pool, system_name, name)
             k8s.apiextensions.CustomResource(
                 f"{name}-queue",
-                api_version=API_VERSION,
+                api_version=KUEUE_API,
                 kind="ClusterQueue",
                 metadata={"name": name},
                 spec=spec,
@@ -168,7 +175,7 @@ class Kueue(AddOn):
         spec = ResourceFlavorSpec(nodeLabels=labels, tolerations=tolerations)
         return k8s.apiextensions.CustomResource(
             f"{name}-flavor",
-            api_version=API_VERSION,
+            api_version=KUEUE_API,
             kind="ResourceFlavor",
             metadata={"name": name},
             spec=spec.model_dump(by_alias=True),

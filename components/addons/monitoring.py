@@ -9,13 +9,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.kit import AddOn
-from components.addons.kuberay import CHART as KUBERAY
-from components.addons.kuberay import METRICS_PORT as OPERATOR_METRICS_PORT
 from components.config import Model, PlatformStack
-
-API_VERSION = "monitoring.googleapis.com/v1"
-RAY_METRICS_PORT = 8080
-HEAD_EXTRA_PORTS = (44217, 44227)  # autoscaler, dashboard
+from components.conventions import (
+    GMP_API,
+    HEAD_METRICS_PORTS,
+    KUBERAY_APP,
+    KUBERAY_NAMESPACE,
+    OPERATOR_METRICS_PORT,
+    RAY_METRICS_PORT,
+    RAY_NODE_TYPE_LABEL,
+)
 
 
 class Endpoint(Model):
@@ -34,7 +37,7 @@ def _monitor(
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
     return k8s.apiextensions.CustomResource(
         f"{name}-metrics",
-        api_version=API_VERSION,
+        api_version=GMP_API,
         kind=kind,
         metadata=metadata,
         spec=spec.model_dump(by_alias=True),
@@ -52,16 +55,16 @@ class RayMonitoring(AddOn):
         super().__init__("rayplane:platform:RayMonitoring", f"{prefix}-ray-monitoring", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         head = PodMonitoringSpec(
-            selector={"matchLabels": {"ray.io/node-type": "head"}},
-            endpoints=[Endpoint(port=p) for p in (RAY_METRICS_PORT, *HEAD_EXTRA_PORTS)],
+            selector={"matchLabels": {RAY_NODE_TYPE_LABEL: "head"}},
+            endpoints=[Endpoint(port=p) for p in (RAY_METRICS_PORT, *HEAD_METRICS_PORTS)],
         )
         workers = PodMonitoringSpec(
-            selector={"matchLabels": {"ray.io/node-type": "worker"}}, endpoints=[Endpoint(port=RAY_METRICS_PORT)]
+            selector={"matchLabels": {RAY_NODE_TYPE_LABEL: "worker"}}, endpoints=[Endpoint(port=RAY_METRICS_PORT)]
         )
         self.heads = _monitor(f"{prefix}-ray-heads", "ClusterPodMonitoring", head, child)
         self.workers = _monitor(f"{prefix}-ray-workers", "ClusterPodMonitoring", workers, child)
         operator_spec = PodMonitoringSpec(
-            selector={"matchLabels": {"app.kubernetes.io/name": KUBERAY.chart}},
+            selector={"matchLabels": {"app.kubernetes.io/name": KUBERAY_APP}},
             endpoints=[Endpoint(port=OPERATOR_METRICS_PORT)],
         )
         self.operator = _monitor(
@@ -69,6 +72,6 @@ class RayMonitoring(AddOn):
             "PodMonitoring",
             operator_spec,
             pulumi.ResourceOptions(parent=self, depends_on=after),  # the operator's namespace comes with it
-            namespace=KUBERAY.namespace,
+            namespace=KUBERAY_NAMESPACE,
         )
         self.register_outputs({})

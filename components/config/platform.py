@@ -9,10 +9,10 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from pydantic.alias_generators import to_camel
 
 from components.config.base import PROJECT, QUANTITY, REGION, ZONE, Model, Name, Zone, max_not_below
+from components.conventions import SYSTEM_POOL
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
 from components.regions import GKE_MAX_NODES_PER_ZONE, location_error, zones_of
-from components.scheduling import SYSTEM_POOL
-from workloads.catalog import RAY_VERSION
+from components.versions import KUBERAY, NVIDIA_DRA_DRIVER, RAY, RAY_IMAGE
 
 MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
 GKE_NODE_POOL_NAME_MAX = 40
@@ -191,8 +191,8 @@ class GpuNodePool(Model):
 
 
 MIG_REFUSED = (
-    "mig is not supported: the NVIDIA DRA driver 25.12 hands out only MIG devices that already exist (its"
-    " dynamic MIG is an alpha gate) and GKE's own MIG partitioning cannot be combined with DRA, so a MIG claim"
+    f"mig is not supported: the NVIDIA DRA driver {NVIDIA_DRA_DRIVER} hands out only MIG devices that already exist"
+    " (its dynamic MIG is an alpha gate) and GKE's own MIG partitioning cannot be combined with DRA, so a MIG claim"
     " would stay pending forever; use exclusive, time-sliced or mps"
 )
 
@@ -250,7 +250,7 @@ class GpuProfile(GpuClaim):
     pools: list[str] = Field([], description="only these pools (default: every dra pool that can satisfy it)")
 
 
-# The KubeRay v1.7.0 operator's feature gates (ray-operator/pkg/features/features.go).
+# The KubeRay operator's feature gates at the pinned version (upstream/kuberay/features.go.txt).
 KUBERAY_FEATURE_GATES = (
     "RayClusterStatusConditions",
     "RayJobDeletionPolicy",
@@ -287,7 +287,9 @@ class KubeRay(Model):
             if gate == INCREMENTAL_UPGRADE_GATE:
                 errors.append(f"{gate}: set by rayplane from cluster.gatewayApi; leave it out")
             elif gate not in KUBERAY_FEATURE_GATES:
-                errors.append(f"{gate}: KubeRay 1.7.0 has no such feature gate ({', '.join(KUBERAY_FEATURE_GATES)})")
+                errors.append(
+                    f"{gate}: KubeRay {KUBERAY} has no such feature gate ({', '.join(KUBERAY_FEATURE_GATES)})"
+                )
         if errors:
             raise ValueError("\n".join(errors))
         return gates
@@ -329,7 +331,7 @@ class Addons(Model):
 # CUDA 12.x with minor version compatibility from 525, CUDA 13.0 from 580).
 CUDA_MIN_DRIVER = {12: 525, 13: 580}
 # rayproject/ray-llm tags: <ray version>-py<python>-cu<cuda>, optionally pinned by digest.
-RAY_IMAGE = re.compile(
+RAY_IMAGE_TAG = re.compile(
     r"^(?P<repository>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*)"
     r":(?P<ray>\d+\.\d+\.\d+)-py(?P<python>\d+)-cu(?P<cuda>\d{3,4})(?P<digest>@sha256:[0-9a-f]{64})?$"
 )
@@ -340,7 +342,7 @@ class RayImage(str):
 
     @property
     def parts(self) -> re.Match:
-        return RAY_IMAGE.match(self)
+        return RAY_IMAGE_TAG.match(self)
 
     @property
     def ray_version(self) -> str:
@@ -353,14 +355,14 @@ class RayImage(str):
 
 
 def _ray_image(image: str) -> RayImage:
-    match = RAY_IMAGE.match(image)
+    match = RAY_IMAGE_TAG.match(image)
     if not match:
         raise ValueError(
-            f"{image!r} is not a Ray image tagged <ray version>-py<python>-cu<cuda> (e.g. rayproject/ray-llm:"
-            f"{RAY_VERSION}-py312-cu130), optionally pinned with @sha256:<digest>"
+            f"{image!r} is not a Ray image tagged <ray version>-py<python>-cu<cuda> (e.g. {RAY_IMAGE}), optionally"
+            " pinned with @sha256:<digest>"
         )
-    if match["ray"] != RAY_VERSION:
-        raise ValueError(f"{image} runs Ray {match['ray']}; the payloads are built and tested with Ray {RAY_VERSION}")
+    if match["ray"] != RAY:
+        raise ValueError(f"{image} runs Ray {match['ray']}; the payloads are built and tested with Ray {RAY}")
     if int(match["cuda"][:-1]) not in CUDA_MIN_DRIVER:
         raise ValueError(f"{image}: CUDA {match['cuda']} is not one of the CUDA versions rayplane knows")
     return RayImage(image)
@@ -386,7 +388,7 @@ class PlatformStack(Model):
         " your negotiated rates); only for the render's cost summary",
     )
     ray_image: Annotated[str, AfterValidator(_ray_image)] = Field(
-        f"rayproject/ray-llm:{RAY_VERSION}-py312-cu130",
+        RAY_IMAGE,
         description="the image of every Ray head and worker: `<repository>:<ray>-py<python>-cu<cuda>[@sha256:...]`;"
         " its Ray version must be the payloads' and its CUDA must suit addons.gpuDriverVersion",
     )

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from components.config.base import PROJECT, Model, Name, check_name, error_lines, max_not_below
+from components.conventions import RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES
 from workloads import catalog
 from workloads.config import Args
 
@@ -26,9 +27,6 @@ class TeamQuota(Model):
     gpus: int = Field(4, ge=0, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
 
 
-# Namespaces a team may not take: Kubernetes' and GKE's own, and every one the platform installs into.
-RESERVED_NAMESPACES = ("default", "kuberay-system", "kueue-system", "nvidia-dra-driver-gpu")
-RESERVED_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")  # GCS bucket names (without dots' extra rules)
 SA_ID_MIN = 6  # GCP service account ids: 6 to 30 characters

@@ -4,12 +4,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components import addons
+from components import addons, conventions, versions
 from components.addons import kuberay, kueue
 from components.addons.kit import AddOn
 from components.config import GpuProfile
+from components.conventions import DRA_LABELS, GPU_TOLERATION
 from components.gpu_profiles import claim_template_spec
-from components.scheduling import DRA_LABELS, GPU_TOLERATION
 from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -23,7 +23,7 @@ def release(stack, name):
 
 def test_dra_driver_exists_exactly_when_a_dra_pool_exists():
     dev = rendered("dev")
-    assert release(dev, "nvidia-dra-driver")["inputs"]["version"] == "25.12.0"
+    assert release(dev, "nvidia-dra-driver")["inputs"]["version"] == versions.NVIDIA_DRA_DRIVER
     dev.one(DAEMONSET, "rayplane-dev-nvidia-driver-installer")
 
     values = stack_values("dev")
@@ -137,11 +137,11 @@ def test_team_gets_claim_templates_for_the_profiles_it_uses():
 @pytest.mark.parametrize("stack", PLATFORM_STACKS)
 def test_kuberay_operator_release_is_pinned(stack):
     operator = release(rendered(stack), "kuberay-operator")["inputs"]
-    assert (operator["chart"], operator["version"]) == ("kuberay-operator", "1.7.0")
+    assert (operator["chart"], operator["version"]) == ("kuberay-operator", versions.KUBERAY)
     assert operator["repositoryOpts"] == {"repo": "https://ray-project.github.io/kuberay-helm/"}
     assert operator["namespace"] == kuberay.CHART.namespace
     values = operator["values"]
-    assert values["image"]["tag"] == "v1.7.0"
+    assert values["image"]["tag"] == f"v{versions.KUBERAY}"
     assert values["nodeSelector"] == {"rayplane.dev/pool": "system"}
     assert values["resources"]["requests"] == {"cpu": "100m", "memory": "512Mi"}
     assert {"name": "RayClusterStatusConditions", "enabled": True} in values["featureGates"]
@@ -151,7 +151,7 @@ def test_kuberay_operator_release_is_pinned(stack):
 def test_kueue_is_pinned_ordered_after_kuberay_and_queues_after_kueue():
     prod = rendered("prod")
     kueue_release = release(prod, "kueue")
-    assert (kueue_release["inputs"]["chart"], kueue_release["inputs"]["version"]) == (kueue.CHART.chart, "0.20.0")
+    assert (kueue_release["inputs"]["chart"], kueue_release["inputs"]["version"]) == (kueue.CHART.chart, versions.KUEUE)
     assert "rayplane-prod-kuberay-operator" in kueue_release["dependsOn"]
     for kind in ("ClusterQueue", "ResourceFlavor"):
         for obj in prod.of_type(f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}"):
@@ -193,7 +193,7 @@ def test_ray_metrics_are_scraped_on_the_ray_ports():
     assert [e["port"] for e in workers["spec"]["endpoints"]] == [8080]
     operator = monitors["rayplane-prod-kuberay-operator"]
     assert operator["kind"] == "PodMonitoring" and operator["metadata"]["namespace"] == kuberay.CHART.namespace
-    assert [e["port"] for e in operator["spec"]["endpoints"]] == [kuberay.METRICS_PORT]
+    assert [e["port"] for e in operator["spec"]["endpoints"]] == [conventions.OPERATOR_METRICS_PORT]
 
 
 @pytest.mark.parametrize("stack", [*PLATFORM_STACKS, "search-dev"])

@@ -14,9 +14,10 @@ from components import gpu_profiles
 from components.addons import kueue as kueue_addon
 from components.config import ConfigError
 from components.config.platform import KUBERAY_FEATURE_GATES
+from components.conventions import DRA_LABELS
 from components.gpu import ACCELERATORS
-from components.scheduling import DRA_LABELS
-from tests.infra import admission, upstream
+from policies import admission
+from tests.infra import upstream
 from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
 from tools.render import stack_names
 
@@ -38,7 +39,7 @@ def errors_of(stack: str, values: dict) -> list[str]:
     return exc.value.errors
 
 
-# -- KubeRay's and Kueue's admission rules (tests/infra/admission.py)
+# -- KubeRay's and Kueue's admission rules (policies/admission.py)
 
 
 def test_the_encoded_rules_are_in_the_pinned_upstream_sources():

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from components.gpu import ACCELERATORS
 from components.regions import ZONES
-from tests.infra import admission, upstream
+from policies import admission
+from tests.infra import upstream
 from tests.infra.conftest import render_values
 
 # Derandomized (the same examples in every run); no shrinking: each example is a whole render.

@@ -2,15 +2,12 @@
 its args carry what is particular to it (resources, laptop swaps, an example request)."""
 
 import importlib
-import re
-from pathlib import Path
 
 import pytest
 
+from components import versions
 from workloads import catalog
 from workloads.config import BatchJobArgs, EmbeddingAppArgs, LLMAppArgs
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(catalog.SERVICES))
@@ -53,8 +50,11 @@ def test_batch_local_swaps_only_touch_an_llm_stage(tiny_llm):
     assert (llm.local().model_source, llm.local().tensor_parallel_size) == (tiny_llm, 1)
 
 
-def test_the_ray_version_the_stack_checks_images_against_is_the_one_installed():
+def test_the_versions_the_stack_pins_are_the_ones_installed():
     import ray
+    import sentence_transformers
+    import torch
 
-    pin = re.search(r'"ray\[serve,data\]==([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert catalog.RAY_VERSION == ray.__version__ == pin
+    assert ray.__version__ == versions.RAY
+    assert sentence_transformers.__version__ == versions.PINS["sentence-transformers"].version
+    assert torch.__version__.split("+")[0] == versions.PINS["torch"].version

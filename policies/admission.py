@@ -1,4 +1,5 @@
-"""KubeRay's and Kueue's admission rules, in our own words, for the objects the stacks render.
+"""KubeRay's and Kueue's admission rules, in our own words: the one copy that the policy pack
+(rules.py) and the tests run over rendered objects.
 
 Read from upstream/ (vendored): kuberay/validation.go.txt (ValidateRayClusterSpec,
 ValidateRayServiceMetadata/Spec, ValidateRayJobMetadata/Spec, ValidateClusterUpgradeOptions) and
@@ -9,12 +10,14 @@ out; their fields are refused by the CRD check if they ever appear unexpectedly.
 """
 
 import re
+from collections.abc import Mapping
 
 import yaml
 
+from components.conventions import QUEUE_LABEL
+
 MAX_NAME = 47  # MaxRayServiceNameLength and MaxRayJobNameLength: MaxRayClusterNameLength (53) - 6
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 ELASTIC_ANNOTATION = "kueue.x-k8s.io/elastic-job"
 MAX_POD_SETS = 8  # Kueue's jobframework.MaxPodSets: the head and at most 7 worker groups
 
@@ -156,29 +159,29 @@ def rayjob_errors(job: dict) -> list[str]:
     return errors
 
 
-def kueue_rayjob_errors(job: dict) -> list[str]:
-    """Kueue's RayJob webhook (validateCreate) for a job in a queue (manageJobsWithoutQueueName is
-    off in our Kueue configuration: a job without the queue label is not Kueue's)."""
-    labels = job["metadata"].get("labels") or {}
+def kueue_rayjob_errors(job: Mapping) -> list[str]:
+    """Kueue's RayJob webhook (rayjob_webhook.go validateCreate, raycluster common.go) for a job in a
+    queue: a job without the queue label is not Kueue's (manageJobsWithoutQueueName is off)."""
+    metadata = job.get("metadata") or {}
+    labels = metadata.get("labels") or {}
     if QUEUE_LABEL not in labels:
         return []
-    spec, errors = job["spec"], []
+    spec, errors = job.get("spec") or {}, []
     if spec.get("clusterSelector"):
         return ["a kueue managed job should not use an existing cluster"]
     if "rayClusterSpec" not in spec:
         return ["rayClusterSpec is required for Kueue-managed jobs that don't use clusterSelector"]
     if not spec.get("shutdownAfterJobFinishes"):
         errors.append("a kueue managed job should delete the cluster after finishing")
-    cluster = spec["rayClusterSpec"]
-    elastic = (job["metadata"].get("annotations") or {}).get(ELASTIC_ANNOTATION) == "true"
+    cluster = spec["rayClusterSpec"] or {}
+    elastic = (metadata.get("annotations") or {}).get(ELASTIC_ANNOTATION) == "true"
     if cluster.get("enableInTreeAutoscaling") and not elastic:
         errors.append("a kueue managed job should only use autoscaling when workload slicing is enabled")
-    if len(cluster.get("workerGroupSpecs", [])) + 1 > MAX_POD_SETS:
+    groups = cluster.get("workerGroupSpecs") or []
+    if len(groups) + 1 > MAX_POD_SETS:
         errors.append(f"at most {MAX_POD_SETS} PodSets (the head and {MAX_POD_SETS - 1} worker groups)")
-    errors += [
-        '"head" is reserved for the head group' for g in cluster.get("workerGroupSpecs", []) if g["groupName"] == "head"
-    ]
-    if not DNS_1035.match(labels[QUEUE_LABEL]):
+    errors += ['"head" is reserved for the head group' for g in groups if g.get("groupName") == "head"]
+    if not DNS_1035.match(str(labels[QUEUE_LABEL])):
         errors.append(f"{QUEUE_LABEL} {labels[QUEUE_LABEL]!r} is not a valid queue name")
     return errors
 

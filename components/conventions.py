@@ -1,0 +1,73 @@
+"""How rayplane's objects find each other in the cluster: namespaces, ports, labels, the GPU taint,
+device classes, names and API versions, written once for the platform's add-ons, the team stacks
+and the policy pack (plain Python: the pack's own virtualenv has no pydantic)."""
+
+# -- API versions of the custom resources rayplane renders
+RAY_API = "ray.io/v1"
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+GMP_API = "monitoring.googleapis.com/v1"
+NVIDIA_CONFIG_API = "resource.nvidia.com/v1beta1"  # the DRA driver's opaque GpuConfig
+
+# -- namespaces
+KUBERAY_NAMESPACE = "kuberay-system"
+KUEUE_NAMESPACE = "kueue-system"
+DRA_DRIVER_NAMESPACE = "nvidia-dra-driver-gpu"
+SYSTEM_NAMESPACE = "kube-system"  # GKE admits system-node-critical pods (the NVIDIA driver installer) only here
+GMP_NAMESPACE = "gmp-system"  # GKE Managed Prometheus' collectors
+# What a team may not take: Kubernetes' and GKE's own namespaces and every one the platform installs into.
+RESERVED_NAMESPACES = ("default", KUBERAY_NAMESPACE, KUEUE_NAMESPACE, DRA_DRIVER_NAMESPACE)
+RESERVED_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
+
+# -- ports
+SERVE_PORT = 8000  # Serve's HTTP proxy on every Ray pod
+DASHBOARD_PORT = 8265  # the head's dashboard and Jobs API (KubeRay's client)
+RAY_METRICS_PORT = 8080  # heads and workers
+HEAD_METRICS_PORTS = (44217, 44227)  # the head's autoscaler and dashboard metrics
+OPERATOR_METRICS_PORT = 8080  # the KubeRay operator
+
+# -- labels and names
+POOL_LABEL = "rayplane.dev/pool"  # every node: its pool's name from the config (SYSTEM_POOL for the system pool)
+GPU_MODE_LABEL = "rayplane.dev/gpu-mode"  # GPU nodes: dra | device-plugin
+SYSTEM_POOL = "system"
+TEAM_LABEL = "rayplane.dev/team"  # a team's namespace
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
+RAY_NODE_TYPE_LABEL = "ray.io/node-type"  # KubeRay: head | worker
+KUBERAY_APP = "kuberay-operator"  # the operator's chart, release and app.kubernetes.io/name
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
+TEAM_SERVICE_ACCOUNT = "ray"  # the Kubernetes service account every Ray pod of a team runs as
+WORKER_GROUP = "gpu-workers"  # every Ray cluster's one worker group
+GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)
+
+# -- GPUs
+# DRA pools: GKE's device plugin stays off so the NVIDIA DRA driver owns the GPUs; the driver's
+# kubelet plugin selects nodes by nvidia.com/gpu.present; and GKE's cluster autoscaler knows from
+# gke-nvidia-gpu-dra-driver that a new node would publish GPU ResourceSlices (without it a dra pool
+# at zero nodes never scales up for a pending claim).
+DRA_LABELS = {
+    "gke-no-default-nvidia-gpu-device-plugin": "true",
+    "nvidia.com/gpu.present": "true",
+    "cloud.google.com/gke-nvidia-gpu-dra-driver": "true",
+}
+# Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}  # node pools (GCP API)
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}  # pods
+DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
+DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config
+GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
+GPU_CLAIM = "gpu"  # a worker pod's claim, and the request inside every claim template
+KUEUE_DRA_GPU = "rayplane.dev/gpu"  # Kueue's quota name for DRA GPUs (its deviceClassMappings)
+
+
+def on_system_pool() -> dict:
+    """A pod's nodeSelector for the system pool (never the tainted, scarce GPU nodes)."""
+    return {POOL_LABEL: SYSTEM_POOL}
+
+
+def node_affinity(required: dict[str, list[str]]) -> dict:
+    """A pod's affinity: only nodes whose label `key` has one of its values, for every key."""
+    expressions = [{"key": key, "operator": "In", "values": values} for key, values in required.items()]
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
+        }
+    }
