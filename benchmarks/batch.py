@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     options = p.parse_args(argv)
     os.environ.update(ENV)
     rows, rounds = (50, 1) if options.smoke else (4000, 2)
-    job = next(j for j in local.team_config(options.stack).jobs if j.name == options.job)
+    [job] = local.laptop(options.stack, "jobs", [options.job])
     import ray
     from ray.data import DataContext
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
             documents(Path(folder) / "in.jsonl", rows)
-            args = job.typed_args().local().updated(input=f"{folder}/in.jsonl", output=f"{folder}/out")
+            args = job.args.updated(input=f"{folder}/in.jsonl", output=f"{folder}/out")
             pipeline(args, materialized=False)  # warm-up: workers started, the model cached
             chunks = pd.read_parquet(f"{folder}/out/results")["text"].tolist()
             model = load_minilm()

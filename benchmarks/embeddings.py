@@ -77,13 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.update(ENV)
     n, rounds, concurrency = (16, 1, 4) if args.smoke else (512, 3, 32)
-    svc = next(s for s in local.team_config(args.stack).services if s.name == args.service)
-    config = svc.typed_args().local()
+    [svc] = local.laptop(args.stack, "services", [args.service])
+    config = svc.args
     port = free_port()
     working_dir = write_archive()
     local.start_ray(working_dir, config.serve_env())
     try:
-        local.deploy([local.local_application(svc, working_dir, config)], port)
+        local.deploy([local.local_application(svc, working_dir)], port)
         url = f"http://127.0.0.1:{port}/{svc.name}/v1/embeddings"
         model = load_minilm()
         sample = texts(n)

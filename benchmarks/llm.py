@@ -18,12 +18,14 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from benchmarks.common import closed_loop, interleave, median_of, parser, ratio, report, stats, wait_until
 from components.payload import write_archive
+from components.plan import PayloadRun
 from tools import local
 from workloads.config import LLMAppArgs
 from workloads.local import ENV, free_port
@@ -58,22 +60,22 @@ def has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def service_args(stack: str, service: str, model: str | None) -> tuple[LLMAppArgs, object]:
-    """The service's args as the benchmark runs them, and the service."""
-    svc = next(s for s in local.team_config(stack).services if s.name == service)
-    args = svc.typed_args()
-    if not isinstance(args, LLMAppArgs):
-        raise SystemExit(f"{stack}/{service} is a {svc.payload} service, not an LLM one")
-    # The cluster profile on whatever GPU this machine has; else the local profile.
-    args = args.updated(accelerator_type=None) if has_gpu() else args.local()
+def service_run(stack: str, service: str, model: str | None) -> PayloadRun:
+    """The service as the benchmark runs it: its laptop form, or its cluster args on whatever GPU
+    this machine has; one model."""
+    [run] = local.laptop(stack, "services", [service])
+    if not isinstance(run.args, LLMAppArgs):
+        raise SystemExit(f"{stack}/{service} is a {run.spec.payload} service, not an LLM one")
+    args = run.spec.args.updated(accelerator_type=None) if has_gpu() else run.args
     if model:
         args = args.updated(models=[{**m.model_dump(), "model_source": model} for m in args.models[:1]])
-    return args.updated(models=args.models[:1]), svc
+    return replace(run, args=args.updated(models=args.models[:1]))
 
 
 class OurService:
     def __init__(self, stack: str, service: str, model: str | None):
-        self.args, self.service = service_args(stack, service, model)
+        self.service = service_run(stack, service, model)
+        self.args = self.service.args
         self.model = self.args.models[0]
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/{self.service.name}/v1"
@@ -82,7 +84,7 @@ class OurService:
         started = time.monotonic()
         working_dir = write_archive()
         local.start_ray(working_dir, self.args.serve_env())
-        local.deploy([local.local_application(self.service, working_dir, self.args)], self.port)
+        local.deploy([local.local_application(self.service, working_dir)], self.port)
         return time.monotonic() - started
 
     def stop(self) -> None:

@@ -26,12 +26,14 @@ from collections import Counter
 
 from pydantic import Field
 
-from components.config import ConfigError, PlatformStack, TeamStack, Workload
+from components.config import GpuNodePool, TeamStack
 from components.config.base import Model
-from components.contract import PlatformExports, WorkerGpus, fewest_workers
+from components.config.team import Replicas
+from components.contract import PlatformExports
 from components.gpu import ACCELERATORS
-from components.pricing import ESTIMATE, missing, node_price
-from workloads.config import LLMAppArgs, LLMModel, Scale
+from components.placement import Placement
+from components.pricing import ESTIMATE, missing
+from workloads.config import Args, LLMAppArgs, LLMModel, Scale
 from workloads.facts import BYTES_PER_PARAM
 
 GIB = 2**30
@@ -112,10 +114,11 @@ class PlatformCapacity(Model):
 # -- the platform's side
 
 
-def platform(cfg: PlatformStack) -> PlatformCapacity:
+def platform_capacity(cfg, prices: list[tuple[GpuNodePool, float | None]]) -> PlatformCapacity:
+    """The platform's GPU cost, from each pool's node price (None: unknown)."""
     pools, warnings = [], []
-    for pool in cfg.node_pools:
-        price, nodes = node_price(cfg, pool), Range(min=pool.autoscaling.min_nodes, max=pool.autoscaling.max_nodes)
+    for pool, price in prices:
+        nodes = Range(min=pool.autoscaling.min_nodes, max=pool.autoscaling.max_nodes)
         if price is None:
             warnings.append(missing(cfg, pool))
         cost = None if price is None else Range(min=round(nodes.min * price, 2), max=round(nodes.max * price, 2))
@@ -174,7 +177,7 @@ def model_fit(model: LLMModel, accelerator: str, pinned_limit: str | None = None
     )
 
 
-def _model_errors(path: str, model: LLMModel, given: WorkerGpus, platform: PlatformExports) -> tuple[list, list]:
+def _model_errors(path: str, model: LLMModel, given: Placement) -> tuple[list, list]:
     """(errors, fits) of one model of an LLM app on every accelerator its workers may get."""
     facts = model.model_facts()
     if lacking := facts.missing():
@@ -184,10 +187,10 @@ def _model_errors(path: str, model: LLMModel, given: WorkerGpus, platform: Platf
         ], []
     if model.max_model_len and model.max_model_len > facts.max_position:
         return [f"{path}.max_model_len: {model.max_model_len} is above the model's context of {facts.max_position}"], []
-    profile = platform.profile(given.claim_template) if given.claim_template else None
+    profile = given.profile
     limit = profile.pinned_memory_limit if profile and profile.sharing == "mps" else None
     errors, fits = [], []
-    for accelerator in sorted({platform.pool(name).accelerator for name in given.pools}):
+    for accelerator in given.accelerators:
         gpu = ACCELERATORS[accelerator]
         if limit and gpu.memory_gib * model.memory_utilization > (limit_gib := _bytes(limit) / GIB):
             most = math.floor(limit_gib / gpu.memory_gib * 100) / 100
@@ -215,32 +218,24 @@ def _demand(replica_gpus: list[float]) -> str:
     return ", ".join(f"{n} x {g:g} GPU" for g, n in counts if g > 0) or "no GPUs"
 
 
-def _workload(
-    path: str, workload: Workload, config: TeamStack, platform: PlatformExports
+def workload_capacity(
+    path: str, name: str, args: Args, given: Placement, replicas: Replicas, others: int, quota_gpus: int
 ) -> tuple[WorkloadCapacity, list[str], list[str]]:
-    """A workload's capacity, errors and warnings."""
-    args, given = workload.typed_args(), platform.worker_gpus(workload.workers)
-    source, per_worker = workload.workers.gpu_profile or workload.workers.gpu_pool, given.gpus
+    """A workload's capacity, errors and warnings, beside the other workloads' `others` GPUs at
+    their smallest."""
+    source, per_worker = given.source, given.gpus
     errors, fits = [], []
     if isinstance(args, LLMAppArgs) and args.profile == "cluster":
         for i, model in enumerate(args.models):
-            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, given, platform)
+            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, given)
             errors += model_errors
             fits += model_fits
-    pools = [platform.pool(name) for name in given.pools]
-    others = sum(
-        fewest_workers(config, other) * platform.worker_gpus(other.workers).gpus
-        for _, other in config.workloads()
-        if other is not workload
-    )
     limits = {
-        "workers.replicas.max": workload.workers.replicas.max,
-        f"{'+'.join(given.pools)} at maxNodes {sum(p.max_nodes for p in pools)}": sum(
-            p.max_nodes * (p.gpus_per_node // per_worker) for p in pools
+        "workers.replicas.max": replicas.max,
+        f"{'+'.join(given.pool_names)} at maxNodes {sum(p.max_nodes for p in given.pools)}": sum(
+            p.max_nodes * (p.gpus_per_node // per_worker) for p in given.pools
         ),
-        f"team.quota.gpus {config.team.quota.gpus} less the other workloads' {others}": max(
-            0, (config.team.quota.gpus - others) // per_worker
-        ),
+        f"team.quota.gpus {quota_gpus} less the other workloads' {others}": max(0, (quota_gpus - others) // per_worker),
     }
     possible = min(limits.values())
     needed = {scale: workers_needed(args.replica_gpus(scale), per_worker) for scale in ("min", "max")}
@@ -257,11 +252,11 @@ def _workload(
             f"{path}: autoscaling can never reach its maximum ({demand['max']}), which needs {needed['max']}"
             f" worker(s) of {per_worker} GPU(s) from {source}; at most {possible} can run ({caps})"
         )
-    prices = [p.gpu_hour_price for p in pools if p.gpu_hour_price is not None]
+    prices = [p.gpu_hour_price for p in given.pools if p.gpu_hour_price is not None]
     price = max(prices) * per_worker if prices else None
     capacity = WorkloadCapacity(
         path=path,
-        name=workload.name,
+        name=name,
         gpusPerWorker=per_worker,
         gpuSource=source,
         replicas=demand,
@@ -270,23 +265,16 @@ def _workload(
         limits=[f"{what}: {n}" for what, n in limits.items()],
         gpuCostPerHour=None
         if price is None
-        else Range(min=round(workload.workers.replicas.min * price, 2), max=round(possible * price, 2)),
+        else Range(min=round(replicas.min * price, 2), max=round(possible * price, 2)),
         models=fits,
     )
     return capacity, errors, warnings
 
 
-def team(config: TeamStack, platform: PlatformExports) -> TeamCapacity:
-    """The team's capacity; a ConfigError (with key paths) where a model cannot fit its GPUs, misses
-    its latency target, or a workload's minimum cannot be placed. Run after contract.check."""
-    workloads, errors, warnings = [], [], []
-    for path, workload in config.workloads():
-        capacity, workload_errors, workload_warnings = _workload(path, workload, config, platform)
-        workloads.append(capacity)
-        errors += workload_errors
-        warnings += workload_warnings
-    if errors:
-        raise ConfigError(errors)
+def team_capacity(
+    config: TeamStack, platform: PlatformExports, workloads: list[WorkloadCapacity], warnings: list[str]
+) -> TeamCapacity:
+    """The team's capacity report: its workloads', and what its quota can spend."""
     names = {name for profile in config.team.gpu_profiles for name in platform.profile(profile).eligible_pools}
     names |= {w.workers.gpu_pool for _, w in config.workloads() if w.workers.gpu_pool}
     prices = [p.gpu_hour_price for p in map(platform.pool, names) if p.gpu_hour_price is not None]

@@ -1,8 +1,8 @@
-"""A team's services and jobs as KubeRay RayServices and RayJobs.
+"""A team's services and jobs as KubeRay RayServices and RayJobs, rendered from the team's plan.
 
-The flow of a workload's GPUs: its `workers` (config) -> the platform's exports resolve them to
-pools, GPUs per worker and, for DRA, a claim template (`PlatformExports.worker_gpus`) -> the
-worker group here (node affinity, toleration, claim or `nvidia.com/gpu` limit, `num-gpus`).
+The flow of a workload's GPUs: its `workers` (config) -> its placement in the plan (pools, GPUs per
+worker and, for DRA, the profile's claim template; components/placement.py) -> the worker group
+here (node affinity, toleration, claim or `nvidia.com/gpu` limit, Ray's `GPU` resource).
 """
 
 import json
@@ -12,8 +12,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.config import Job, Service, TeamStack, Workload
-from components.contract import PlatformExports, WorkerGpus
 from components.conventions import (
     DEVICE_PLUGIN_GPU,
     GPU_CLAIM,
@@ -21,10 +19,13 @@ from components.conventions import (
     POOL_LABEL,
     QUEUE_LABEL,
     RAY_API,
+    TEAM_SERVICE_ACCOUNT,
     WORKER_GROUP,
     node_affinity,
     on_system_pool,
 )
+from components.placement import Placement
+from components.plan import PayloadRun, TeamPlan, WorkloadPlan
 from components.rayspec import (
     AutoscalerOptions,
     ClusterUpgradeOptions,
@@ -39,15 +40,14 @@ from components.rayspec import (
     WorkerGroupSpec,
 )
 from components.versions import pinned
-from workloads.config import Args
 
 
-def _env(workload: Workload, secret_name: str) -> list[dict]:
+def _env(run: PayloadRun, secret_name: str) -> list[dict]:
     """The payload's Ray environment (every Ray process reads it at start), then the secrets."""
-    plain = [{"name": var, "value": value} for var, value in sorted(workload.typed_args().serve_env().items())]
+    plain = [{"name": var, "value": value} for var, value in sorted(run.args.serve_env().items())]
     return plain + [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
-        for var, key in sorted(workload.secret_env.items())
+        for var, key in sorted(run.spec.secret_env.items())
     ]
 
 
@@ -68,132 +68,113 @@ def _container(
 
 
 def cluster_spec(
-    workload: Workload,
-    platform: PlatformExports,
-    service_account: str,
-    secret_name: str,
-    gcs: GcsFaultToleranceOptions | None = None,
-    fixed_size: bool = False,
+    workload: WorkloadPlan, image: str, secret_name: str, gcs: GcsFaultToleranceOptions | None = None
 ) -> RayClusterSpec:
-    """The Ray cluster of a workload. `fixed_size`: no autoscaling, workers.replicas.max workers from
-    the start (what Kueue admits: it refuses a queued cluster that autoscales)."""
-    env, image = _env(workload, secret_name), platform.ray_image
+    """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and
+    workers.replicas.max workers from the start."""
+    spec, gpus = workload.spec, workload.placement
+    env = _env(workload, secret_name)
     head = HeadGroupSpec(
         # The head schedules no work: Serve replicas and Data tasks go to the GPU workers.
         rayStartParams={"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
         template={
             "spec": {
-                "serviceAccountName": service_account,
+                "serviceAccountName": TEAM_SERVICE_ACCOUNT,
                 "nodeSelector": on_system_pool(),
-                "containers": [_container("ray-head", image, workload.head.cpu, workload.head.memory_gib, env)],
+                "containers": [_container("ray-head", image, spec.head.cpu, spec.head.memory_gib, env)],
             }
         },
     )
-    workers, gpus = workload.workers, platform.worker_gpus(workload.workers)
-    dra = gpus.claim_template is not None
+    workers, dra = spec.workers, gpus.claim_template is not None
     container = _container(
         "ray-worker", image, workers.cpu, workers.memory_gib, env, None if dra else {DEVICE_PLUGIN_GPU: str(gpus.gpus)}
     )
     pod: dict = {
-        "serviceAccountName": service_account,
-        "affinity": node_affinity({POOL_LABEL: gpus.pools}),
+        "serviceAccountName": TEAM_SERVICE_ACCOUNT,
+        "affinity": node_affinity({POOL_LABEL: gpus.pool_names}),
         "tolerations": [GPU_TOLERATION],
         "containers": [container],
     }
     if dra:
         container["resources"]["claims"] = [{"name": GPU_CLAIM}]
         pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
-    least = workers.replicas.max if fixed_size else workers.replicas.min
     group = WorkerGroupSpec(
         groupName=WORKER_GROUP,
-        replicas=least,
-        minReplicas=least,
+        replicas=workload.fewest_workers,
+        minReplicas=workload.fewest_workers,
         maxReplicas=workers.replicas.max,
         resources=_ray_resources(gpus),
         template={"spec": pod},
     )
     return RayClusterSpec(
-        enableInTreeAutoscaling=not fixed_size,
-        autoscalerOptions=None if fixed_size else AutoscalerOptions(),
+        enableInTreeAutoscaling=not workload.fixed_size,
+        autoscalerOptions=None if workload.fixed_size else AutoscalerOptions(),
         headGroupSpec=head,
         workerGroupSpecs=[group],
         gcsFaultToleranceOptions=gcs,
     )
 
 
-def _ray_resources(gpus: WorkerGpus) -> dict[str, str]:
+def _ray_resources(gpus: Placement) -> dict[str, str]:
     """What a worker offers Ray. GPU: Ray cannot see DRA GPUs on its own. accelerator_type: Ray's
     autoscaler adds a worker for replicas pinned to an accelerator (Serve LLM's `accelerator_type`)
     only if it knows a new worker offers it; a group spanning GPU kinds cannot promise one."""
-    pinned = {f"accelerator_type:{gpus.ray_types[0]}": "1"} if len(gpus.ray_types) == 1 else {}
-    return {"GPU": str(gpus.gpus), **pinned}
+    pinned_type = {f"accelerator_type:{gpus.ray_type}": "1"} if gpus.ray_type else {}
+    return {"GPU": str(gpus.gpus), **pinned_type}
 
 
-def runtime_env(working_dir: str, workload: Workload, args: Args) -> dict:
+def runtime_env(run: PayloadRun, working_dir: str) -> dict:
     # A laptop's virtualenv already has the payloads' packages (pyproject's `workloads` extra).
-    pip = workload.payloads[workload.payload].pip if args.profile == "cluster" else ()
-    return {"working_dir": working_dir, **({"pip": [pinned(package) for package in pip]} if pip else {})}
+    pip = [pinned(package) for package in run.entry.pip] if run.args.profile == "cluster" else []
+    return {"working_dir": working_dir, **({"pip": pip} if pip else {})}
 
 
-def serve_application(service: Service, working_dir: str, args: Args) -> ServeApplication:
-    """The Serve application of a service with these args (the local runner passes its swaps)."""
+def serve_application(run: PayloadRun, working_dir: str) -> ServeApplication:
+    """The Serve application of a service (its laptop form too: tools.local)."""
     return ServeApplication(
-        name=service.name,
-        import_path=service.payloads[service.payload].import_path,
-        args=args.model_dump(mode="json", exclude_none=True),
-        runtime_env=runtime_env(working_dir, service, args),
+        name=run.name,
+        import_path=run.entry.import_path,
+        args=run.args.model_dump(mode="json", exclude_none=True),
+        runtime_env=runtime_env(run, working_dir),
     )
 
 
-def rayservice_spec(
-    service: Service, platform: PlatformExports, working_dir: str, service_account: str, secret_name: str
-) -> dict:
+def job_entrypoint(run: PayloadRun, python: str = "python") -> str:
+    config = json.dumps(run.args.model_dump(mode="json", exclude_none=True))
+    return f"{python} -m {run.entry.module} --config {shlex.quote(config)}"
+
+
+def rayservice_spec(service: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name: str) -> dict:
     gcs = None
-    if ft := service.gcs_fault_tolerance:
+    if ft := service.spec.gcs_fault_tolerance:
         password = ft.password_secret and {
             "valueFrom": {"secretKeyRef": {"name": secret_name, "key": ft.password_secret}}
         }
         gcs = GcsFaultToleranceOptions(redisAddress=ft.redis_address, redisPassword=password or None)
-    cluster = cluster_spec(service, platform, service_account, secret_name, gcs)
-    upgrade = UpgradeStrategy(type=service.upgrade_strategy)
-    if service.upgrade_strategy == "NewClusterWithIncrementalUpgrade":
-        upgrade = UpgradeStrategy(
-            type=service.upgrade_strategy,
-            clusterUpgradeOptions=ClusterUpgradeOptions(gatewayClassName=platform.gateway_class_name),
-        )
-    application = serve_application(service, working_dir, service.typed_args())
+    strategy = service.spec.upgrade_strategy
+    upgrade = UpgradeStrategy(type=strategy)
+    if strategy == "NewClusterWithIncrementalUpgrade":
+        options = ClusterUpgradeOptions(gatewayClassName=plan.platform.gateway_class_name)
+        upgrade = UpgradeStrategy(type=strategy, clusterUpgradeOptions=options)
     spec = RayServiceSpec(
-        serveConfigV2=ServeConfig(applications=[application]).to_yaml(),
-        rayClusterConfig=cluster,
+        serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
+        rayClusterConfig=cluster_spec(service, plan.platform.ray_image, secret_name, gcs),
         upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 
 
-def job_entrypoint(job: Job, args: Args, python: str = "python") -> str:
-    config = json.dumps(args.model_dump(mode="json", exclude_none=True))
-    return f"{python} -m {job.payloads[job.payload].module} --config {shlex.quote(config)}"
-
-
-def rayjob_spec(
-    job: Job, platform: PlatformExports, working_dir: str, service_account: str, secret_name: str, queued: bool
-) -> dict:
-    args = job.typed_args()
+def rayjob_spec(job: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name: str) -> dict:
     spec = RayJobSpec(
-        entrypoint=job_entrypoint(job, args),
-        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir, job, args)),
-        ttlSecondsAfterFinished=job.ttl_seconds_after_finished,
-        activeDeadlineSeconds=job.active_deadline_seconds,
-        backoffLimit=job.backoff_limit,
-        suspend=queued,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, platform, service_account, secret_name, fixed_size=queued),
+        entrypoint=job_entrypoint(job),
+        runtimeEnvYAML=yaml.safe_dump(runtime_env(job, working_dir)),
+        ttlSecondsAfterFinished=job.spec.ttl_seconds_after_finished,
+        activeDeadlineSeconds=job.spec.active_deadline_seconds,
+        backoffLimit=job.spec.backoff_limit,
+        suspend=job.queue is not None,  # Kueue unsuspends it once the quota fits
+        rayClusterSpec=cluster_spec(job, plan.platform.ray_image, secret_name),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
-
-
-def local_queue(workers) -> str:
-    """The team's LocalQueue for a worker group's GPUs is named after its profile or pool."""
-    return workers.gpu_profile or workers.gpu_pool
 
 
 class RayWorkloads(pulumi.ComponentResource):
@@ -201,39 +182,36 @@ class RayWorkloads(pulumi.ComponentResource):
 
     def __init__(
         self,
-        config: TeamStack,
-        platform: PlatformExports,
+        plan: TeamPlan,
         namespace: pulumi.Input[str],
         working_dir: pulumi.Input[str],
-        service_account: str,
         secret_name: str,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__("rayplane:team:RayWorkloads", f"{config.team.name}-workloads", None, opts)
+        team = plan.config.team.name
+        super().__init__("rayplane:team:RayWorkloads", f"{team}-workloads", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         working_dir = pulumi.Output.from_input(working_dir)
-        for service in config.services:
+        for service in plan.services:
             k8s.apiextensions.CustomResource(
-                f"{config.team.name}-{service.name}",
+                f"{team}-{service.name}",
                 api_version=RAY_API,
                 kind="RayService",
                 metadata={"name": service.name, "namespace": namespace},
-                spec=working_dir.apply(
-                    lambda uri, s=service: rayservice_spec(s, platform, uri, service_account, secret_name)
-                ),
+                spec=working_dir.apply(lambda uri, s=service: rayservice_spec(s, plan, uri, secret_name)),
                 opts=child,
             )
-        for job in config.jobs:
-            queued = config.team.kueue
-            labels = {QUEUE_LABEL: local_queue(job.workers)} if queued else {}
+        for job in plan.jobs:
             k8s.apiextensions.CustomResource(
-                f"{config.team.name}-{job.name}",
+                f"{team}-{job.name}",
                 api_version=RAY_API,
                 kind="RayJob",
-                metadata={"name": job.name, "namespace": namespace, "labels": labels},
-                spec=working_dir.apply(
-                    lambda uri, j=job, q=queued: rayjob_spec(j, platform, uri, service_account, secret_name, q)
-                ),
+                metadata={
+                    "name": job.name,
+                    "namespace": namespace,
+                    "labels": {QUEUE_LABEL: job.queue} if job.queue else {},
+                },
+                spec=working_dir.apply(lambda uri, j=job: rayjob_spec(j, plan, uri, secret_name)),
                 opts=child,
             )
         self.register_outputs({})

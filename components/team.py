@@ -4,21 +4,14 @@ the ResourceClaimTemplates of the GPU profiles it uses and, under Kueue, its Loc
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import TeamStack
-from components.contract import PlatformExports
 from components.conventions import GPU_DEVICE_CLASS, KUEUE_API, TEAM_LABEL
 from components.gpu_profiles import claim_template_spec
-from components.ray_workloads import local_queue
+from components.plan import TeamPlan
 
 
 class Team(pulumi.ComponentResource):
-    def __init__(
-        self,
-        config: TeamStack,
-        kubeconfig: pulumi.Input[str],
-        platform: PlatformExports,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, plan: TeamPlan, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        config = plan.config
         team = config.team
         super().__init__("rayplane:team:Team", team.name, None, opts)
         # The platform stack's kubeconfig (a secret output) drives everything in-cluster.
@@ -86,23 +79,21 @@ class Team(pulumi.ComponentResource):
                 string_data={key: pulumi.Output.secret(value) for key, value in config.secrets.items()},
                 opts=in_cluster,
             )
-        for name in team.gpu_profiles:
+        for name, profile in plan.claim_templates.items():
             k8s.resource.v1.ResourceClaimTemplate(
                 f"{team.name}-{name}",
                 metadata={"name": name, "namespace": ns},
-                spec=claim_template_spec(platform.profile(name)),
+                spec=claim_template_spec(profile),
                 opts=in_cluster,
             )
-        if team.kueue:
-            # One LocalQueue per GPU profile or pool that the team's jobs use, named after it.
-            queues = {local_queue(job.workers): job.workers for job in config.jobs}
-            for name, workers in sorted(queues.items()):
-                k8s.apiextensions.CustomResource(
-                    f"{team.name}-{name}-queue",
-                    api_version=KUEUE_API,
-                    kind="LocalQueue",
-                    metadata={"name": name, "namespace": ns},
-                    spec={"clusterQueue": platform.cluster_queue(workers)},
-                    opts=in_cluster,
-                )
+        # One LocalQueue per GPU profile or pool that the team's queued jobs use, named after it.
+        for name, cluster_queue in sorted(plan.local_queues.items()):
+            k8s.apiextensions.CustomResource(
+                f"{team.name}-{name}-queue",
+                api_version=KUEUE_API,
+                kind="LocalQueue",
+                metadata={"name": name, "namespace": ns},
+                spec={"clusterQueue": cluster_queue},
+                opts=in_cluster,
+            )
         self.register_outputs({"namespace": ns})

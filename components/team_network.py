@@ -11,8 +11,6 @@ Ray heads (the dashboard and Jobs API would run code as the team's identity).
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import TeamStack
-from components.contract import PlatformExports
 from components.conventions import (
     DASHBOARD_PORT,
     GMP_NAMESPACE,
@@ -23,6 +21,7 @@ from components.conventions import (
     RAY_NODE_TYPE_LABEL,
     SERVE_PORT,
 )
+from components.plan import TeamPlan
 
 
 def _from_namespaces(names: list[str]) -> list[dict]:
@@ -33,12 +32,12 @@ def _ports(*ports: int) -> list[dict]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def policies(config: TeamStack, platform: PlatformExports) -> dict[str, dict]:
+def policies(plan: TeamPlan) -> dict[str, dict]:
     """The NetworkPolicy specs of a team namespace, by name."""
     every_pod: dict = {}
     heads = {"matchLabels": {RAY_NODE_TYPE_LABEL: "head"}}
-    serve_from = _from_namespaces(config.team.serve_clients)
-    serve_from += [{"ipBlock": {"cidr": cidr}} for cidr in platform.gateway_source_ranges]
+    serve_from = _from_namespaces(plan.config.team.serve_clients)
+    serve_from += [{"ipBlock": {"cidr": cidr}} for cidr in plan.platform.gateway_source_ranges]
     specs = {
         "default-deny-ingress": {"podSelector": every_pod, "policyTypes": ["Ingress"]},
         "allow-same-namespace": {
@@ -72,16 +71,10 @@ def policies(config: TeamStack, platform: PlatformExports) -> dict[str, dict]:
 
 
 class TeamNetwork(pulumi.ComponentResource):
-    def __init__(
-        self,
-        config: TeamStack,
-        platform: PlatformExports,
-        namespace: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        team = config.team.name
+    def __init__(self, plan: TeamPlan, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        team = plan.config.team.name
         super().__init__("rayplane:team:TeamNetwork", f"{team}-network", None, opts)
-        for name, spec in policies(config, platform).items():
+        for name, spec in policies(plan).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{team}-{name}",
                 metadata={"name": name, "namespace": namespace},

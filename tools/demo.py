@@ -35,8 +35,8 @@ def demo() -> int:
     try:
         base, services, dashboard = local.serve_stack(STACK, None, free_port(), hold=False)
         _timed("start-up", started)
-        chat = next(s for s in services if s.payload == "llm")
-        model = chat.args["models"][0]["model_id"]
+        chat = next(s for s in services if s.spec.payload == "llm")
+        model = chat.args.models[0].model_id
         client = openai.OpenAI(base_url=f"{base}/{chat.name}/v1", api_key="local", max_retries=0, timeout=120)
 
         print(f"\n== 3. requests (model {model!r} is a tiny random-weight stand-in: expect gibberish)")
@@ -55,7 +55,7 @@ def demo() -> int:
         print(f"  streamed {len(pieces)} chunks: {''.join(pieces)!r}")
         _timed("stream", started)
         started = time.monotonic()
-        embed = next(s for s in services if s.payload == "embeddings")
+        embed = next(s for s in services if s.spec.payload == "embeddings")
         texts = ["GPUs on Kubernetes", "Ray Serve autoscaling"]
         vectors = requests.post(f"{base}/{embed.name}/v1/embeddings", json={"input": texts}, timeout=60).json()["data"]
         print(f"  embeddings: {len(vectors)} vectors of {len(vectors[0]['embedding'])} dimensions")

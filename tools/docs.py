@@ -29,6 +29,7 @@ from components.contract import PlatformExports
 from components.gpu import ACCELERATORS
 from tools.render import ROOT
 from workloads import catalog
+from workloads.config import Args
 from workloads.facts import PRESETS
 
 README = ROOT / "README.md"
@@ -109,7 +110,7 @@ def rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = 
         inner, suffix = _models(field.annotation)
         cells = [f"`{key}`", _type(field.annotation) + _bounds(field), _default(default), field.description or ""]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        if inner is not None:
+        if inner is not None and not issubclass(inner, Args):  # a payload's args: its own table (payloads)
             nested_defaults = default if isinstance(default, BaseModel) and not suffix else None
             lines += rows(inner, f"{key}{suffix}.", nested_defaults)
     return lines

@@ -1,7 +1,7 @@
-"""Run a team stack's services and jobs on a laptop Ray, from the same typed config and the same
-payload archive that the cluster gets. Only the local profile's swaps differ: args.profile "cpu"
-(CPU fractions instead of GPUs), the locally made tiny LLM instead of the stack's weights, local
-input/output paths, and the archive as a local zip instead of its gs:// copy.
+"""Run a team stack's services and jobs on a laptop Ray, from the laptop form of the team's plan
+(components/plan.py) and the same payload archive that the cluster gets. Only the laptop swaps
+differ: args.profile "cpu" (CPU fractions instead of GPUs), the locally made tiny LLM instead of
+the stack's weights, local input/output paths, and the archive as a local zip, not its gs:// copy.
 
     python -m tools.local serve STACK [--service NAME] [--port 8000] [--verbose]   # Ctrl-C or SIGTERM stops it
     python -m tools.local job STACK JOB [--input PATH] [--verbose]
@@ -16,10 +16,13 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from components.config import ConfigError, Job, Service, TeamStack, from_pulumi_config
+from components import plan
+from components.config import ConfigError, TeamStack, from_pulumi_config
 from components.payload import write_archive
+from components.plan import PayloadRun
 from components.ray_workloads import job_entrypoint, serve_application
 from components.rayspec import ServeApplication
 from tools.render import ROOT, stack_config
@@ -38,19 +41,28 @@ def team_config(stack: str) -> TeamStack:
     return cfg
 
 
-def local_application(service: Service, working_dir: Path, args: Args | None = None) -> ServeApplication:
-    """The service's Serve app with the payload's laptop swaps (workloads.config `local`), or with
-    `args` (a benchmark's, on a machine with GPUs)."""
-    application = serve_application(service, str(working_dir), args or service.typed_args().local())
-    # One local Serve hosts every service of the team: each under its own route.
+def laptop(stack: str, kind: str, names: list[str] | None = None) -> list[PayloadRun]:
+    """The stack's services or jobs (`kind`), those in `names` or all, in their laptop form."""
+    config = team_config(stack)
+    runs = list(getattr(plan.laptop(config, names), kind))
+    if not runs:
+        known = ", ".join(w.name for w in getattr(config, kind))
+        raise ConfigError([f"{kind}: {stack} has no {kind[:-1]} {', '.join(names or [])!r} ({known})"])
+    return runs
+
+
+def local_application(service: PayloadRun, working_dir: Path) -> ServeApplication:
+    """The service's Serve app, as the cluster's serveConfigV2 has it, under a route of its own:
+    one local Serve hosts every service of the team."""
+    application = serve_application(service, str(working_dir))
     return application.model_copy(update={"route_prefix": f"/{service.name}"})
 
 
-def local_entrypoint(job: Job, input_path: str | None, output: Path) -> str:
-    """The job's entrypoint with the payload's laptop swaps and local input and output."""
-    args = job.typed_args().local().updated(input=input_path or str(SAMPLE), output=str(output))
-    # This interpreter: the one whose virtualenv has the payloads' packages, as the image's does.
-    return job_entrypoint(job, args, python=sys.executable)
+def local_entrypoint(job: PayloadRun, input_path: str | None, output: Path) -> str:
+    """The job's entrypoint with local input and output, run by this interpreter: the one whose
+    virtualenv has the payloads' packages, as the image's does."""
+    args = job.args.updated(input=input_path or str(SAMPLE), output=str(output))
+    return job_entrypoint(replace(job, args=args), python=sys.executable)
 
 
 def serve_env(args: list[Args]) -> dict[str, str]:
@@ -127,18 +139,14 @@ def deploy(applications: list[ServeApplication], port: int) -> None:
 
 def serve_stack(
     stack: str, service_name: str | None, port: int, hold: bool = True, verbose: bool = False
-) -> tuple[str, list[Service], str]:
+) -> tuple[str, list[PayloadRun], str]:
     """Start a local Ray, deploy the stack's services; (base URL, services, dashboard URL)."""
-    cfg = team_config(stack)
-    services = [s for s in cfg.services if service_name in (None, s.name)]
-    if not services:
-        known = ", ".join(s.name for s in cfg.services)
-        raise ConfigError([f"services: {stack} has no service {service_name!r} ({known})"])
+    services = laptop(stack, "services", None if service_name is None else [service_name])
     if not port_free(port):
         raise ConfigError([f"--port: 127.0.0.1:{port} is in use; pick another port"])
     working_dir = write_archive()
     print(f"starting a local Ray and {', '.join(s.name for s in services)}", flush=True)
-    dashboard = start_ray(working_dir, serve_env([s.typed_args().local() for s in services]), verbose)
+    dashboard = start_ray(working_dir, serve_env([s.args for s in services]), verbose)
     base = f"http://127.0.0.1:{port}"
     try:
         started = time.monotonic()
@@ -146,7 +154,7 @@ def serve_stack(
         print(f"{stack}: {len(services)} service(s) healthy in {time.monotonic() - started:.1f}s")
         for service in services:
             url = f"{base}/{service.name}"
-            print(f"{service.name} ({service.payload}): {url}\n  {service.typed_args().example_request(url)}")
+            print(f"{service.name} ({service.spec.payload}): {url}\n  {service.args.example_request(url)}")
         if hold:
             print(f"Ray dashboard: {dashboard} (its token: `ray get-auth-token`)", flush=True)
             print("Ctrl-C (or SIGTERM) stops them.", flush=True)
@@ -194,10 +202,7 @@ def run_job(
     return 0 if it succeeded. Starts (and stops) a local Ray unless given one's dashboard URL."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    cfg = team_config(stack)
-    jobs = {j.name: j for j in cfg.jobs}
-    if job_name not in jobs:
-        raise ConfigError([f"jobs: {stack} has no job {job_name!r} ({', '.join(jobs)})"])
+    [job] = laptop(stack, "jobs", [job_name])
     if input_path is not None and not Path(input_path).exists() and "://" not in input_path:
         raise ConfigError([f"--input: {input_path} does not exist"])
     working_dir = write_archive()
@@ -205,7 +210,7 @@ def run_job(
     dashboard = dashboard or start_ray(working_dir, verbose=verbose)
     client = JobSubmissionClient(dashboard)
     submission = {
-        "entrypoint": local_entrypoint(jobs[job_name], input_path, LOCAL / stack / job_name),
+        "entrypoint": local_entrypoint(job, input_path, LOCAL / stack / job_name),
         "runtime_env": {"working_dir": str(working_dir), "env_vars": ENV},
     }
     deadline = time.monotonic() + 60

@@ -48,6 +48,10 @@ class Args(Part):
         """The Ray accelerator type (e.g. "L4") the payload's replicas ask for, if any."""
         return None
 
+    def on_gpus(self, ray_type: str | None) -> Self:
+        """These args on workers whose GPUs are all of one Ray accelerator type (None: several)."""
+        return self
+
     def serve_env(self) -> dict[str, str]:
         """The environment of the Ray cluster that serves this payload (every Ray process)."""
         return dict(SERVE_ENV)
@@ -225,7 +229,9 @@ class LLMAppArgs(Args):
     """An OpenAI-compatible app serving one or more models (Ray Serve LLM)."""
 
     models: list[LLMModel] = Field(min_length=1, description="the models the app serves")
-    accelerator_type: str | None = Field(None, description='Ray accelerator type, e.g. "L4" (default: any GPU)')
+    accelerator_type: str | None = Field(
+        None, description='Ray accelerator type, e.g. "L4" (default: the kind of GPU its workers get, if one)'
+    )
     limits: ChatLimits = Field(ChatLimits(), description="what one request may ask")
 
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
@@ -233,6 +239,12 @@ class LLMAppArgs(Args):
 
     def ray_accelerator(self) -> str | None:
         return self.accelerator_type
+
+    def on_gpus(self, ray_type: str | None) -> Self:
+        # Where the workers offer one kind of GPU, the replicas ask for it without the team saying so.
+        if self.accelerator_type is None and ray_type is not None:
+            return self.model_copy(update={"accelerator_type": ray_type})
+        return self
 
     def serve_env(self) -> dict[str, str]:
         # Direct streaming: the LLM server is the app's ingress, tokens skip the OpenAI ingress hop.

@@ -13,7 +13,7 @@ from components.addons.kit import AddOn
 from components.addons.kuberay import KubeRayOperator
 from components.addons.kueue import Kueue
 from components.addons.monitoring import RayMonitoring
-from components.config import PlatformStack
+from components.plan import PlatformPlan
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,11 @@ INSTALL_ORDER = [
 ]
 
 
-def install(config: PlatformStack, opts: pulumi.ResourceOptions) -> dict[type[AddOn], AddOn]:
+def install(plan: PlatformPlan, opts: pulumi.ResourceOptions) -> dict[type[AddOn], AddOn]:
     """The add-ons this platform wants, each after what it is ordered behind; by type."""
     installed: dict[type[AddOn], AddOn] = {}
     for step in INSTALL_ORDER:
-        if step.addon.wanted(config):
+        if step.addon.wanted(plan.config):
             after = [installed[a].ready for a in step.after if a in installed]
-            installed[step.addon] = step.addon(config, after, opts)
+            installed[step.addon] = step.addon(plan, after, opts)
     return installed

@@ -19,6 +19,7 @@ from components.conventions import (
     node_affinity,
 )
 from components.gpu_profiles import driver_feature_gates
+from components.plan import PlatformPlan
 from components.versions import NVIDIA_DRA_DRIVER, NVIDIA_INSTALLER_IMAGE, PAUSE_IMAGE
 
 CHART = Chart(
@@ -130,7 +131,8 @@ class NvidiaDra(AddOn):
     def wanted(config: PlatformStack) -> bool:
         return bool(config.dra_pools)
 
-    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+    def __init__(self, plan: PlatformPlan, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        config = plan.config
         prefix = config.prefix
         super().__init__("rayplane:platform:NvidiaDra", f"{prefix}-nvidia-dra", None, opts)
         manifest = driver_installer(config.addons.gpu_driver_version)

@@ -35,7 +35,7 @@ class Chart:
 
 
 class AddOn(pulumi.ComponentResource):
-    """A cluster add-on. Each one is built as `AddOn(config, after, opts)` from the platform config,
+    """A cluster add-on. Each one is built as `AddOn(plan, after, opts)` from the platform's plan,
     where `after` holds the `ready` resources of the add-ons it is ordered behind."""
 
     @property

@@ -7,6 +7,7 @@ from components.addons.kit import AddOn, Chart
 from components.config import Model, PlatformStack
 from components.config.platform import INCREMENTAL_UPGRADE_GATE
 from components.conventions import KUBERAY_APP, KUBERAY_NAMESPACE, on_system_pool
+from components.plan import PlatformPlan
 from components.versions import KUBERAY
 
 CHART = Chart(
@@ -41,7 +42,8 @@ def values(config: PlatformStack) -> KubeRayValues:
 
 
 class KubeRayOperator(AddOn):
-    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+    def __init__(self, plan: PlatformPlan, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        config = plan.config
         prefix = config.prefix
         super().__init__("rayplane:platform:KubeRayOperator", f"{prefix}-kuberay", None, opts)
         self.release = CHART.install(

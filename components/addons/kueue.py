@@ -25,6 +25,7 @@ from components.conventions import (
     on_system_pool,
 )
 from components.gpu import machine_shape
+from components.plan import PlatformPlan, PoolPlan
 from components.versions import KUEUE
 
 CHART = Chart(
@@ -92,15 +93,17 @@ def gpu_resource(pool: GpuNodePool) -> str:
     return KUEUE_DRA_GPU if pool.gpu_mode == "dra" else DEVICE_PLUGIN_GPU
 
 
-def cluster_queue_spec(config: PlatformStack, pool: GpuNodePool, system_flavor: str, pool_flavor: str) -> dict:
-    quota = config.queue_quota(pool)
-    gpu_quotas = {gpu_resource(pool): quota.gpus}
+def cluster_queue_spec(config: PlatformStack, pool: PoolPlan, system_flavor: str) -> dict:
+    """A GPU pool's ClusterQueue: its heads on the system pool's flavor, its workers on the pool's
+    (the flavor has the queue's name)."""
+    quota = pool.queue_quota
+    gpu_quotas = {gpu_resource(pool.config): quota.gpus}
     system = config.cluster.system_pool
     vcpus, gib = machine_shape(system.machine_type)
     head_quota = {"cpu": system.autoscaling.max_nodes * vcpus, "memory": f"{system.autoscaling.max_nodes * gib}Gi"}
     flavors = [
         (system_flavor, {**head_quota, **dict.fromkeys(gpu_quotas, 0)}),
-        (pool_flavor, {"cpu": quota.cpu, "memory": f"{quota.memory_gib}Gi", **gpu_quotas}),
+        (pool.cluster_queue, {"cpu": quota.cpu, "memory": f"{quota.memory_gib}Gi", **gpu_quotas}),
     ]
     group = ResourceGroup(
         coveredResources=["cpu", "memory", *gpu_quotas],
@@ -145,7 +148,8 @@ class Kueue(AddOn):
     def wanted(config: PlatformStack) -> bool:
         return config.addons.kueue.enabled
 
-    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+    def __init__(self, plan: PlatformPlan, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        config = plan.config
         prefix = config.prefix
         super().__init__("rayplane:platform:Kueue", f"{prefix}-kueue", None, opts)
         self.release = CHART.install(
@@ -155,11 +159,10 @@ class Kueue(AddOn):
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         system_name = f"{prefix}-{SYSTEM_POOL}"
         system_flavor = self._flavor(system_name, on_system_pool(), [], after_kueue)
-        self.queues: dict[str, str] = {}
-        for pool in config.node_pools:
-            name = f"{prefix}-{pool.name}"
-            flavor = self._flavor(name, {POOL_LABEL: pool.name}, [GPU_TOLERATION], after_kueue)
-            spec = cluster_queue_spec(config, pool, system_name, name)
+        for pool in plan.pools:
+            name = pool.cluster_queue
+            flavor = self._flavor(name, {POOL_LABEL: pool.config.name}, [GPU_TOLERATION], after_kueue)
+            spec = cluster_queue_spec(config, pool, system_name)
             k8s.apiextensions.CustomResource(
                 f"{name}-queue",
                 api_version=KUEUE_API,
@@ -168,8 +171,7 @@ class Kueue(AddOn):
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, flavor, system_flavor]),
             )
-            self.queues[pool.name] = name
-        self.register_outputs({"clusterQueues": self.queues})
+        self.register_outputs({"clusterQueues": plan.kueue_cluster_queues})
 
     def _flavor(self, name: str, labels: dict, tolerations: list, opts: pulumi.ResourceOptions):
         spec = ResourceFlavorSpec(nodeLabels=labels, tolerations=tolerations)

@@ -19,6 +19,7 @@ from components.conventions import (
     RAY_METRICS_PORT,
     RAY_NODE_TYPE_LABEL,
 )
+from components.plan import PlatformPlan
 
 
 class Endpoint(Model):
@@ -50,7 +51,8 @@ class RayMonitoring(AddOn):
     def wanted(config: PlatformStack) -> bool:
         return config.addons.monitoring
 
-    def __init__(self, config: PlatformStack, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+    def __init__(self, plan: PlatformPlan, after: list[pulumi.Resource], opts: pulumi.ResourceOptions):
+        config = plan.config
         prefix = config.prefix
         super().__init__("rayplane:platform:RayMonitoring", f"{prefix}-ray-monitoring", None, opts)
         child = pulumi.ResourceOptions(parent=self)

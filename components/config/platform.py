@@ -406,17 +406,6 @@ class PlatformStack(Model):
         candidates = [p for p in self.node_pools if not profile.pools or p.name in profile.pools]
         return [pool for pool in candidates if profile.unfit(pool) is None]
 
-    def queue_quota(self, pool: GpuNodePool) -> KueueQueue:
-        """The Kueue quota of a GPU pool: config overrides, else the pool's size at maxNodes."""
-        given = self.addons.kueue.queues.get(pool.name, KueueQueue())
-        vcpus, gib = machine_shape(pool.machine_type) or (None, None)
-        nodes = pool.autoscaling.max_nodes
-        return KueueQueue(
-            gpus=given.gpus if given.gpus is not None else nodes * pool.accelerator_count,
-            cpu=given.cpu if given.cpu is not None else vcpus and nodes * vcpus,
-            memoryGib=given.memory_gib if given.memory_gib is not None else gib and nodes * gib,
-        )
-
     @model_validator(mode="after")
     def _cross_checks(self) -> "PlatformStack":
         errors = []
@@ -501,8 +490,8 @@ class PlatformStack(Model):
             f"addons.kueue.queues.{name}: no GPU node pool named {name!r}" for name in kueue.queues if name not in pools
         ]
         for i, pool in enumerate(self.node_pools):
-            quota = self.queue_quota(pool)
-            if quota.cpu is None or quota.memory_gib is None:
+            given = kueue.queues.get(pool.name, KueueQueue())
+            if machine_shape(pool.machine_type) is None and (given.cpu is None or given.memory_gib is None):
                 errors.append(
                     f"nodePools[{i}].machineType: the size of {pool.machine_type} is unknown; set"
                     f" addons.kueue.queues.{pool.name}.cpu and memoryGib"

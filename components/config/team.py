@@ -7,13 +7,15 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    SerializeAsAny,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from components.config.base import PROJECT, Model, Name, check_name, error_lines, max_not_below
+from components.config.base import PROJECT, Model, Name, check_name, max_not_below
 from components.conventions import RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES
 from workloads import catalog
 from workloads.config import Args
@@ -143,14 +145,36 @@ class Workload(Model):
 
     name: Name(40) = Field(description="the RayService's or RayJob's name")
     payload: str = Field(description="a payload from workloads/catalog.py")
-    args: dict = Field({}, description="the payload's typed args (snake_case; see Payloads)")
+    args: SerializeAsAny[Args] = Field(
+        {}, validate_default=True, description="the payload's typed args (snake_case; see Payloads)"
+    )
     workers: Workers = Field(description="the GPU worker group")
     head: Head = Field(Head(), description="the Ray head")
     secret_env: dict[str, str] = Field({}, description="environment variable -> key of rayplane:secrets")
 
-    def typed_args(self) -> Args:
-        """The args as the payload's own model (the stack renders these with profile `cluster`)."""
-        return self.payloads[self.payload].args.model_validate(self.args)
+    @property
+    def entry(self) -> catalog.Payload:
+        """The payload's catalog entry: how it starts, its args model, what it needs beyond the image."""
+        return self.payloads[self.payload]
+
+    @field_validator("payload")
+    @classmethod
+    def _known_payload(cls, payload: str) -> str:
+        if payload not in cls.payloads:
+            raise ValueError(f"no payload {payload!r} in workloads/ ({', '.join(cls.payloads)})")
+        return payload
+
+    @field_validator("args", mode="wrap")
+    @classmethod
+    def _typed_args(cls, args, handler, info: ValidationInfo) -> Args:
+        """The args as the payload's own model, parsed here once (errors keep their key paths). They
+        may hold no credential: args are written into serveConfigV2 and the RayJob in plain text."""
+        payload = cls.payloads.get(info.data.get("payload"))
+        if payload is None:
+            return args  # the payload's own error says why
+        if found := _credentials(args, ()):
+            raise ValidationError.from_exception_data(payload.args.__name__, found)
+        return payload.args.model_validate(args)
 
 
 class Service(Workload):
@@ -200,7 +224,6 @@ class TeamStack(Model):
             if workload.name in names:
                 errors.append(f"{path}.name: {workload.name!r} is already used by another service or job")
             names.add(workload.name)
-            errors += _payload_errors(path, workload)
             profile = workload.workers.gpu_profile
             if profile is not None and profile not in self.team.gpu_profiles:
                 errors.append(f"{path}.workers.gpuProfile: {profile!r} is not in team.gpuProfiles")
@@ -215,18 +238,6 @@ class TeamStack(Model):
         return self
 
 
-def _payload_errors(path: str, workload: Workload) -> list[str]:
-    """The payload must exist in workloads/, its args must fit the payload's own model, and they
-    must hold no credential (args are written into serveConfigV2 and the RayJob in plain text)."""
-    if workload.payload not in workload.payloads:
-        return [f"{path}.payload: no payload {workload.payload!r} in workloads/ ({', '.join(workload.payloads)})"]
-    try:
-        workload.typed_args()
-    except ValidationError as exc:
-        return error_lines(exc, prefix=f"{path}.args")
-    return _credentials(workload.args, f"{path}.args")
-
-
 # What credentials look like: a URL with user:password, Hugging Face, AWS, GitHub and OpenAI-style
 # tokens, Google OAuth access tokens, private keys.
 CREDENTIAL = re.compile(
@@ -235,14 +246,19 @@ CREDENTIAL = re.compile(
 )
 
 
-def _credentials(value, at: str) -> list[str]:
+CREDENTIAL_FOUND = PydanticCustomError(
+    "credential",
+    "looks like a credential; args are written into the RayService or RayJob in plain text: keep it in"
+    " rayplane:secrets and pass it with secretEnv",
+)
+
+
+def _credentials(value, loc: tuple) -> list[dict]:
+    """A validation error for every string under `value` (at `loc`) that looks like a credential."""
     if isinstance(value, dict):
-        return [e for key, item in value.items() for e in _credentials(item, f"{at}.{key}")]
+        return [e for key, item in value.items() for e in _credentials(item, (*loc, key))]
     if isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in _credentials(item, f"{at}[{i}]")]
+        return [e for i, item in enumerate(value) for e in _credentials(item, (*loc, i))]
     if isinstance(value, str) and CREDENTIAL.search(value):
-        return [
-            f"{at}: looks like a credential; args are written into the RayService or RayJob in plain text: keep it"
-            " in rayplane:secrets and pass it with secretEnv"
-        ]
+        return [{"type": CREDENTIAL_FOUND, "loc": loc, "input": "[hidden]"}]
     return []

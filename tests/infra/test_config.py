@@ -7,7 +7,7 @@ import copy
 import pulumi
 import pytest
 
-from components import config
+from components import config, plan
 from components.config import ConfigError, parse
 
 PLATFORM = {
@@ -67,11 +67,11 @@ def test_profiles_resolve_to_the_pools_that_can_satisfy_them():
 
 
 def test_kueue_quotas_default_to_pool_capacity():
-    cfg = parse(with_(PLATFORM, "addons", {"kueue": {"queues": {"t4": {"gpus": 3}}}}))
-    l4, t4 = cfg.node_pools
+    l4, t4 = plan.platform(parse(with_(PLATFORM, "addons", {"kueue": {"queues": {"t4": {"gpus": 3}}}}))).pools
     # g2-standard-24: 24 vCPUs, 96 GiB, 2 GPUs; default maxNodes 1
-    assert cfg.queue_quota(l4).model_dump() == {"gpus": 2, "cpu": 24, "memory_gib": 96}
-    assert cfg.queue_quota(t4).gpus == 3 and cfg.queue_quota(t4).cpu == 8
+    assert l4.queue_quota.model_dump() == {"gpus": 2, "cpu": 24, "memory_gib": 96}
+    assert (t4.queue_quota.gpus, t4.queue_quota.cpu) == (3, 8)
+    assert (l4.cluster_queue, t4.cluster_queue) == ("rp-test-l4", "rp-test-t4")
 
 
 def test_all_errors_are_reported_at_once():

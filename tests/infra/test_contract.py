@@ -4,7 +4,7 @@ stacks read, and a platform that lacks an output fails the team with a config er
 import pytest
 
 from components import contract
-from components.config import ConfigError, parse
+from components.config import ConfigError
 from components.contract import PlatformExports
 from tests.infra.conftest import PLATFORM_STACKS, rendered
 
@@ -43,24 +43,3 @@ def test_outputs_a_newer_platform_adds_are_ignored():
     outputs = {**rendered("dev").outputs, "somethingNew": {"x": 1}}
     outputs["gpuNodePools"] = [{**p, "newField": True} for p in outputs["gpuNodePools"]]
     assert contract.parse(outputs, "org/rayplane/dev").pool("l4").gpus_per_node == 1
-
-
-def test_worker_gpus_resolve_profiles_and_device_plugin_pools():
-    exports = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
-    team = parse(
-        {
-            "kind": "team",
-            "gcp:project": "rayplane-prod",
-            "platformStack": "org/rayplane/prod",
-            "team": {"name": "tm", "gpuProfiles": ["l4-x2"], "quota": {"gpus": 16}},
-            "services": [
-                {"name": "a", "payload": "embeddings", "workers": {"gpuProfile": "l4-x2"}},
-                {"name": "b", "payload": "embeddings", "workers": {"gpuPool": "h100", "gpus": 4}},
-                {"name": "c", "payload": "embeddings", "workers": {"gpuPool": "h100"}},
-            ],
-        }
-    )
-    a, b, c = (exports.worker_gpus(s.workers) for s in team.services)
-    assert a == contract.WorkerGpus(["l4"], 2, ["L4"], claim_template="l4-x2")
-    assert b == contract.WorkerGpus(["h100"], 4, ["H100"]) and c == contract.WorkerGpus(["h100"], 8, ["H100"])
-    contract.check(team, exports)  # fits: nothing raised

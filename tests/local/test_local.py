@@ -13,15 +13,14 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tools.local import LOCAL, local_application, port_free, team_config
+from tools.local import LOCAL, laptop, local_application, port_free
 from workloads.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_local_apps_are_the_stacks_serve_apps_with_local_swaps():
-    cfg = team_config("search-dev")
-    chat = next(s for s in cfg.services if s.name == "chat")
+    [chat] = laptop("search-dev", "services", ["chat"])
     app = local_application(chat, Path("/tmp/payload.zip"))
     assert app.import_path == "workloads.serving.llm:build_app"  # the same builder as serveConfigV2
     assert app.args["profile"] == "cpu" and app.route_prefix == "/chat"
