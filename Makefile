@@ -52,7 +52,7 @@ golden: $(INFRA)
 	$(PY) -m tools.render --out tests/golden
 	git diff --stat -- tests/golden
 
-## docs: regenerate README.md's config, exports and payload tables from the models
+## docs: regenerate docs/' generated tables (config, exports, payloads, capacity facts, versions) from the models
 docs: $(INFRA)
 	$(PY) -m tools.docs
 

@@ -1,13 +1,15 @@
-"""README.md's reference tables, generated from the models they describe, so that they cannot
-drift: `make docs` rewrites them, `python -m tools.docs --check` (and a test) fails on drift.
+"""The reference tables in docs/, generated from the models and tables they describe, so that they
+cannot drift: `make docs` rewrites them, `python -m tools.docs --check` (and a test) fails on drift.
 
-A generated section sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`:
+A generated section sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`, in any
+Markdown file of docs/, each section once:
     platform-config   every key of a platform stack (components/config/platform.py)
     team-config       every key of a team stack (components/config/team.py)
     platform-exports  what a platform stack exports to its teams (components/contract.py)
     payloads          every payload of workloads/catalog.py and its args (workloads/config.py)
     capacity-facts    the GPUs' memory and bandwidth (components/gpu.py), the model presets
                       (workloads/facts.py) and the built-in prices (components/pricing.py)
+    versions          every pinned version (components/versions.py)
 """
 
 import argparse
@@ -16,6 +18,7 @@ import json
 import re
 import sys
 import types
+from collections import Counter
 from typing import Annotated, Literal, Union, get_args, get_origin
 
 import annotated_types
@@ -23,7 +26,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components import pricing
+from components import pricing, versions
 from components.config import PlatformStack, TeamStack
 from components.contract import PlatformExports
 from components.gpu import ACCELERATORS
@@ -32,7 +35,7 @@ from workloads import catalog
 from workloads.config import Args
 from workloads.facts import PRESETS
 
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 SECTION = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n).*?(<!-- end: (?P=name) -->)", re.S)
 HEADER = "| key | type | default | meaning |\n|---|---|---|---|\n"
 
@@ -153,12 +156,28 @@ def capacity_facts() -> str:
     return "\n".join(out) + "\n"
 
 
+def versions_table() -> str:
+    out = ["| what | version | used for |", "|---|---|---|"]
+    out += [f"| `{name}` | {pin.version} | {_cell(pin.what)} |" for name, pin in versions.PINS.items()]
+    out += ["", "| image | reference |", "|---|---|"]
+    out += [
+        f"| {what} | `{image}` |"
+        for what, image in (
+            ("Ray heads and workers (`rayImage`'s default)", versions.RAY_IMAGE),
+            ("pause container of the NVIDIA driver installer", versions.PAUSE_IMAGE),
+            ("NVIDIA driver installer (preloaded on GKE's COS GPU nodes)", versions.NVIDIA_INSTALLER_IMAGE),
+        )
+    ]
+    return "\n".join(out) + "\n"
+
+
 GENERATORS = {
     "platform-config": lambda: table(PlatformStack),
     "team-config": lambda: table(TeamStack),
     "platform-exports": lambda: table(PlatformExports),
     "payloads": payloads,
     "capacity-facts": capacity_facts,
+    "versions": versions_table,
 }
 
 
@@ -173,20 +192,27 @@ def generate(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="fail if README.md is not what the models say")
+    parser.add_argument("--check", action="store_true", help="fail if docs/ is not what the models say")
     args = parser.parse_args(argv)
-    current = README.read_text()
-    found = {m.group("name") for m in SECTION.finditer(current)}
-    if missing := sorted(set(GENERATORS) - found):
-        print(f"README.md lacks the generated sections {', '.join(missing)}", file=sys.stderr)
+    current = {path: path.read_text() for path in sorted(DOCS.glob("*.md"))}
+    found = Counter(m.group("name") for text in current.values() for m in SECTION.finditer(text))
+    problems = [f"docs/ lacks the generated section {name}" for name in GENERATORS if not found[name]]
+    problems += [f"docs/ has the generated section {name} {n} times" for name, n in found.items() if n > 1]
+    problems += [
+        f"docs/ has a generated section {name} that tools/docs.py lacks" for name in found if name not in GENERATORS
+    ]
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
         return 1
-    wanted = generate(current)
-    if args.check:
-        if wanted != current:
-            print("README.md's generated tables are out of date: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(wanted)
+    stale = []
+    for path, text in current.items():
+        if (wanted := generate(text)) != text:
+            stale.append(path.name)
+            if not args.check:
+                path.write_text(wanted)
+    if args.check and stale:
+        print(f"generated tables out of date in docs/{', docs/'.join(stale)}: run `make docs`", file=sys.stderr)
+        return 1
     return 0
 
 

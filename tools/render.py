@@ -11,6 +11,7 @@ answers with its platform stack's rendered exports.
 import argparse
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import runpy
@@ -185,9 +186,17 @@ def _platform_references(config: dict[str, str]) -> dict[str, Render]:
     if not isinstance(ref, str) or ref.count("/") != 2:
         return {}  # the config check reports it
     stack = ref.rsplit("/", 1)[-1]
-    if not (STACKS / f"Pulumi.{stack}.yaml").is_file():
+    path = STACKS / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
         raise ConfigError([f"platformStack: no stack file stacks/Pulumi.{stack}.yaml to render {ref} from"])
-    return {ref: render(stack)}
+    return {ref: _platform_render(stack, path.read_text())}
+
+
+@functools.cache
+def _platform_render(stack: str, stack_file: str) -> "Render":
+    """A platform stack's render, once per content of its stack file: every render of its teams
+    reads the same exports (a process renders many teams: the tests, the benchmarks)."""
+    return render(stack)
 
 
 def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> tuple[Render, ConfigError | None]:

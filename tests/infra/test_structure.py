@@ -75,6 +75,19 @@ def test_payloads_never_import_pulumi_or_the_program(module):
     assert not {r for r in _roots(module) if r.startswith("pulumi")} | (_roots(module) & {"components", "tools"})
 
 
+TEAM_WING = ("components.team", "components.team_identity", "components.team_network", "components.ray_workloads")
+
+
+@pytest.mark.parametrize("module", TEAM_WING)
+def test_the_team_wing_takes_shared_facts_from_conventions_never_from_the_platforms_add_ons(module):
+    assert not {m for m in imports(SOURCES[module]) if m.startswith("components.addons")}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in SOURCES if m.startswith("components.addons")))
+def test_the_platforms_add_ons_never_import_the_team_wing(module):
+    assert not imports(SOURCES[module]) & set(TEAM_WING)
+
+
 def test_a_render_loads_no_payload_runtime():
     script = (
         "import sys; from tools.render import render; render('prod'); render('search-prod');"

@@ -96,7 +96,7 @@ WORKER_PORTS = (8000, 8080, 52365, 12345, 40123)
 
 
 def expected(source: str, pod: str, port: int, stack: str) -> bool:
-    """Who may reach which port of a team's Ray pods (the README's list)."""
+    """Who may reach which port of a team's Ray pods (docs/tenancy.md's list)."""
     return {
         "same-namespace": True,
         "kuberay-operator": pod == "head" and port == 8265,
