@@ -57,8 +57,8 @@ docs: $(INFRA)
 	$(PY) -m tools.docs
 
 ## upstream: fetch upstream/ again at the commits its manifest pins (after bumping one), then review the diff
-upstream: $(INFRA)
-	$(PY) -m tools.upstream fetch
+upstream:
+	$(PYTHON) -m tools.upstream fetch
 	git diff --stat -- upstream
 
 ## diff: what this working tree changes in every stack's render, against BASE (make diff BASE=origin/main)

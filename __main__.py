@@ -55,12 +55,12 @@ def capacity_values(report) -> dict:
 
 
 def team_resources(team_plan: plan.TeamPlan, kubeconfig: pulumi.Output[str]) -> pulumi.Output[dict]:
-    cfg, platform_exports = team_plan.config, team_plan.platform
+    cfg = team_plan.config
     slice_ = Team(team_plan, kubeconfig)
     namespace = slice_.namespace.metadata["name"]
-    identity = TeamIdentity(cfg, namespace, platform_exports.workload_bucket, slice_.provider)
+    identity = TeamIdentity(cfg, namespace, team_plan.workload_bucket, slice_.provider)
     TeamNetwork(team_plan, namespace, pulumi.ResourceOptions(provider=slice_.provider))
-    payload = PayloadArchive(cfg.team.name, platform_exports.workload_bucket)
+    payload = PayloadArchive(cfg.team.name, team_plan.workload_bucket)
     RayWorkloads(
         team_plan,
         namespace,

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     options = p.parse_args(argv)
     os.environ.update(ENV)
     rows, rounds = (50, 1) if options.smoke else (4000, 2)
-    [job] = local.laptop(options.stack, "jobs", [options.job])
+    [job] = local.laptop(options.stack, "jobs", options.job)
     import ray
     from ray.data import DataContext
 

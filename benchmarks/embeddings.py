@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.update(ENV)
     n, rounds, concurrency = (16, 1, 4) if args.smoke else (512, 3, 32)
-    [svc] = local.laptop(args.stack, "services", [args.service])
+    [svc] = local.laptop(args.stack, "services", args.service)
     config = svc.args
     port = free_port()
     working_dir = write_archive()

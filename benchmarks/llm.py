@@ -63,9 +63,10 @@ def has_gpu() -> bool:
 def service_run(stack: str, service: str, model: str | None) -> PayloadRun:
     """The service as the benchmark runs it: its laptop form, or its cluster args on whatever GPU
     this machine has; one model."""
-    [run] = local.laptop(stack, "services", [service])
+    [run] = local.laptop(stack, "services", service)
     if not isinstance(run.args, LLMAppArgs):
         raise SystemExit(f"{stack}/{service} is a {run.spec.payload} service, not an LLM one")
+    # On a GPU: the team's own (cluster) args, on whatever GPU this machine has.
     args = run.spec.args.updated(accelerator_type=None) if has_gpu() else run.args
     if model:
         args = args.updated(models=[{**m.model_dump(), "model_source": model} for m in args.models[:1]])

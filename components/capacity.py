@@ -26,10 +26,10 @@ from collections import Counter
 
 from pydantic import Field
 
-from components.config import GpuNodePool, TeamStack
+from components.config import GpuNodePool, PlatformStack
 from components.config.base import Model
 from components.config.team import Replicas
-from components.contract import PlatformExports
+from components.contract import GpuPoolExport
 from components.gpu import ACCELERATORS
 from components.placement import Placement
 from components.pricing import ESTIMATE, missing
@@ -114,7 +114,7 @@ class PlatformCapacity(Model):
 # -- the platform's side
 
 
-def platform_capacity(cfg, prices: list[tuple[GpuNodePool, float | None]]) -> PlatformCapacity:
+def platform_capacity(cfg: PlatformStack, prices: list[tuple[GpuNodePool, float | None]]) -> PlatformCapacity:
     """The platform's GPU cost, from each pool's node price (None: unknown)."""
     pools, warnings = [], []
     for pool, price in prices:
@@ -177,7 +177,7 @@ def model_fit(model: LLMModel, accelerator: str, pinned_limit: str | None = None
     )
 
 
-def _model_errors(path: str, model: LLMModel, given: Placement) -> tuple[list, list]:
+def _model_errors(path: str, model: LLMModel, placement: Placement) -> tuple[list, list]:
     """(errors, fits) of one model of an LLM app on every accelerator its workers may get."""
     facts = model.model_facts()
     if lacking := facts.missing():
@@ -187,10 +187,10 @@ def _model_errors(path: str, model: LLMModel, given: Placement) -> tuple[list, l
         ], []
     if model.max_model_len and model.max_model_len > facts.max_position:
         return [f"{path}.max_model_len: {model.max_model_len} is above the model's context of {facts.max_position}"], []
-    profile = given.profile
+    profile = placement.profile
     limit = profile.pinned_memory_limit if profile and profile.sharing == "mps" else None
     errors, fits = [], []
-    for accelerator in given.accelerators:
+    for accelerator in placement.accelerators:
         gpu = ACCELERATORS[accelerator]
         if limit and gpu.memory_gib * model.memory_utilization > (limit_gib := _bytes(limit) / GIB):
             most = math.floor(limit_gib / gpu.memory_gib * 100) / 100
@@ -219,21 +219,21 @@ def _demand(replica_gpus: list[float]) -> str:
 
 
 def workload_capacity(
-    path: str, name: str, args: Args, given: Placement, replicas: Replicas, others: int, quota_gpus: int
+    path: str, name: str, args: Args, placement: Placement, replicas: Replicas, others: int, quota_gpus: int
 ) -> tuple[WorkloadCapacity, list[str], list[str]]:
     """A workload's capacity, errors and warnings, beside the other workloads' `others` GPUs at
     their smallest."""
-    source, per_worker = given.source, given.gpus
+    source, per_worker = placement.source, placement.gpus
     errors, fits = [], []
     if isinstance(args, LLMAppArgs) and args.profile == "cluster":
         for i, model in enumerate(args.models):
-            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, given)
+            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, placement)
             errors += model_errors
             fits += model_fits
     limits = {
         "workers.replicas.max": replicas.max,
-        f"{'+'.join(given.pool_names)} at maxNodes {sum(p.max_nodes for p in given.pools)}": sum(
-            p.max_nodes * (p.gpus_per_node // per_worker) for p in given.pools
+        f"{'+'.join(placement.pool_names)} at maxNodes {sum(p.max_nodes for p in placement.pools)}": sum(
+            p.max_nodes * (p.gpus_per_node // per_worker) for p in placement.pools
         ),
         f"team.quota.gpus {quota_gpus} less the other workloads' {others}": max(0, (quota_gpus - others) // per_worker),
     }
@@ -252,7 +252,7 @@ def workload_capacity(
             f"{path}: autoscaling can never reach its maximum ({demand['max']}), which needs {needed['max']}"
             f" worker(s) of {per_worker} GPU(s) from {source}; at most {possible} can run ({caps})"
         )
-    prices = [p.gpu_hour_price for p in given.pools if p.gpu_hour_price is not None]
+    prices = [p.gpu_hour_price for p in placement.pools if p.gpu_hour_price is not None]
     price = max(prices) * per_worker if prices else None
     capacity = WorkloadCapacity(
         path=path,
@@ -272,17 +272,20 @@ def workload_capacity(
 
 
 def team_capacity(
-    config: TeamStack, platform: PlatformExports, workloads: list[WorkloadCapacity], warnings: list[str]
+    quota_gpus: int,
+    team_pools: list[GpuPoolExport],
+    platform_pools: list[GpuPoolExport],
+    workloads: list[WorkloadCapacity],
+    warnings: list[str],
 ) -> TeamCapacity:
-    """The team's capacity report: its workloads', and what its quota can spend."""
-    names = {name for profile in config.team.gpu_profiles for name in platform.profile(profile).eligible_pools}
-    names |= {w.workers.gpu_pool for _, w in config.workloads() if w.workers.gpu_pool}
-    prices = [p.gpu_hour_price for p in map(platform.pool, names) if p.gpu_hour_price is not None]
-    costs = [p.node_price * p.max_nodes for p in platform.gpu_node_pools if p.node_price is not None]
+    """The team's capacity report: its workloads', what its quota can spend at the dearest GPU of
+    the pools it can use, and the platform's GPU pools at maxNodes."""
+    prices = [p.gpu_hour_price for p in team_pools if p.gpu_hour_price is not None]
+    costs = [p.node_price * p.max_nodes for p in platform_pools if p.node_price is not None]
     return TeamCapacity(
         workloads=workloads,
-        quotaGpus=config.team.quota.gpus,
-        quotaCostPerHour=round(config.team.quota.gpus * max(prices), 2) if prices else None,
+        quotaGpus=quota_gpus,
+        quotaCostPerHour=round(quota_gpus * max(prices), 2) if prices else None,
         platformCostPerHourMax=round(sum(costs), 2) if costs else None,
         warnings=warnings,
     )

@@ -4,7 +4,6 @@ names the team's key path."""
 
 from pydantic.alias_generators import to_camel
 
-from components import placement
 from components.config import TeamStack, Workers, Workload
 from components.contract import PlatformExports
 from components.gpu import machine_shape
@@ -32,33 +31,25 @@ def team_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
     return errors
 
 
-def workload_errors(path: str, workload: Workload, platform: PlatformExports) -> tuple[list[str], Placement | None]:
-    """A workload's errors against the platform, and its placement where the platform has the
-    profile or pool its workers name (resolved here, once)."""
-    workers = workload.workers
-    errors = _size_errors(path, workers, platform)
-    if workers.gpu_pool is not None:
-        pool = platform.pool(workers.gpu_pool)
-        if pool is None:
-            known = ", ".join(p.name for p in platform.gpu_node_pools)
-            return [f"{path}.workers.gpuPool: the platform has no GPU pool {workers.gpu_pool!r} ({known})"], None
-        if pool.gpu_mode != "device-plugin":
-            return [f"{path}.workers.gpuPool: {pool.name} is a dra pool; use a gpuProfile"], None
-        if workers.gpus is not None and workers.gpus > pool.gpus_per_node:
-            errors.append(f"{path}.workers.gpus: {pool.name} nodes have {pool.gpus_per_node} GPU(s)")
-    elif platform.profile(workers.gpu_profile) is None:
-        return [], None  # reported with team.gpuProfiles
-    given = placement.resolve(workers, platform)
-    return errors + _args_errors(path, workload, given, platform), given
+def unplaced(path: str, workers: Workers, platform: PlatformExports) -> list[str] | None:
+    """Why the platform cannot place a worker group (None: it can): a pool it lacks or that is not a
+    device-plugin pool, or a profile it lacks (already reported with team.gpuProfiles: no line)."""
+    if workers.gpu_pool is None:
+        return None if platform.profile(workers.gpu_profile) else []
+    pool = platform.pool(workers.gpu_pool)
+    if pool is None:
+        known = ", ".join(p.name for p in platform.gpu_node_pools)
+        return [f"{path}.workers.gpuPool: the platform has no GPU pool {workers.gpu_pool!r} ({known})"]
+    if pool.gpu_mode != "device-plugin":
+        return [f"{path}.workers.gpuPool: {pool.name} is a dra pool; use a gpuProfile"]
+    return None
 
 
-def _size_errors(path: str, workers: Workers, platform: PlatformExports) -> list[str]:
-    """A worker pod must fit the machines of every pool it may run on."""
-    names = (
-        [workers.gpu_pool] if workers.gpu_pool else getattr(platform.profile(workers.gpu_profile), "eligible_pools", [])
-    )
-    errors = []
-    for pool in filter(None, map(platform.pool, names)):
+def workload_errors(path: str, workload: Workload, placement: Placement, platform: PlatformExports) -> list[str]:
+    """A placed workload's errors: its worker pods must fit the machines of every pool they may run
+    on, and its replicas must fit a worker's GPUs, of the kind they ask for."""
+    workers, errors = workload.workers, []
+    for pool in placement.pools:
         vcpus, gib = machine_shape(pool.machine_type) or (None, None)
         if vcpus is not None and workers.cpu > vcpus:
             errors.append(f"{path}.workers.cpu: {workers.cpu} vCPUs, but {pool.name}'s {pool.machine_type} has {vcpus}")
@@ -66,22 +57,22 @@ def _size_errors(path: str, workers: Workers, platform: PlatformExports) -> list
             errors.append(
                 f"{path}.workers.memoryGib: {workers.memory_gib} GiB, but {pool.name}'s {pool.machine_type} has {gib}"
             )
-    return errors
+    if workers.gpus is not None and workers.gpus > (per_node := placement.pools[0].gpus_per_node):
+        errors.append(f"{path}.workers.gpus: {placement.pools[0].name} nodes have {per_node} GPU(s)")
+    return errors + _args_errors(path, workload, placement, platform)
 
 
-def _args_errors(path: str, workload: Workload, given: Placement, platform: PlatformExports) -> list[str]:
-    """The payload's replicas must fit a worker's GPUs, of the kind they ask for."""
+def _args_errors(path: str, workload: Workload, placement: Placement, platform: PlatformExports) -> list[str]:
     errors, args = [], workload.args
     needed = args.gpus_per_replica()
-    if needed > given.gpus:
+    if needed > placement.gpus:
         errors.append(
             f"{path}.args: a replica needs {needed:g} GPU(s) (tensor x pipeline parallel size) but a worker"
-            f" gets {given.gpus} from {given.source}"
+            f" gets {placement.gpus} from {placement.source}"
         )
-    if (wanted := args.ray_accelerator()) and given.ray_types != [wanted]:
-        errors.append(
-            f"{path}.args.accelerator_type: {wanted!r}, but {given.source} gives {' or '.join(given.ray_types)} GPUs"
-        )
+    if (wanted := args.ray_accelerator()) and placement.ray_types != [wanted]:
+        kinds = " or ".join(placement.ray_types)
+        errors.append(f"{path}.args.accelerator_type: {wanted!r}, but {placement.source} gives {kinds} GPUs")
     if getattr(workload, "upgrade_strategy", None) == "NewClusterWithIncrementalUpgrade" and not (
         platform.gateway_class_name
     ):

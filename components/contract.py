@@ -2,9 +2,9 @@
 
 A platform stack exports `PlatformExports`, one stack output per field (camelCase), plus its
 `kubeconfig` as a secret output of its own. A team stack reads them back through its
-StackReference into the same model (`read`); its plan checks the team's config against them
-(components/plan.py): a GPU profile or pool that the platform lacks is a config error with the
-team's key path.
+StackReference into the same model (`read`); its plan (components/plan.py) checks the team's
+config against them (components/checks.py): a GPU profile or pool that the platform lacks is a
+config error with the team's key path.
 """
 
 import pulumi

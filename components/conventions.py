@@ -50,7 +50,7 @@ DRA_LABELS = {
 }
 # Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}  # node pools (GCP API)
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}  # pods
+GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}  # pods
 DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
 DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config
 GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart

@@ -1,5 +1,5 @@
 """Where a workload's worker pods run and what GPUs each gets: its `workers` (config) resolved
-against the platform's exports, once, when the team's plan is built (components/plan.py)."""
+against the platform's exports, once per workload, by the team's plan (components/plan.py)."""
 
 from dataclasses import dataclass
 
@@ -14,6 +14,17 @@ class Placement:
     pools: tuple[GpuPoolExport, ...]  # the pools whose nodes the worker pods may run on
     gpus: int  # GPUs per worker pod
     profile: GpuProfileExport | None  # DRA: each pod claims the profile's ResourceClaimTemplate; None: nvidia.com/gpu
+
+    @classmethod
+    def resolve(cls, workers: Workers, platform: PlatformExports) -> "Placement":
+        """Where a worker group the platform can place (checks.unplaced) runs: a profile's eligible
+        pools and its GPUs per claim, or a device-plugin pool and `gpus` (default: a whole node)."""
+        if workers.gpu_profile is not None:
+            profile = platform.profile(workers.gpu_profile)
+            pools = tuple(platform.pool(name) for name in profile.eligible_pools)
+            return cls(workers.gpu_profile, pools, profile.count, profile)
+        pool = platform.pool(workers.gpu_pool)
+        return cls(workers.gpu_pool, (pool,), workers.gpus or pool.gpus_per_node, None)
 
     @property
     def pool_names(self) -> list[str]:
@@ -36,13 +47,3 @@ class Placement:
     def ray_type(self) -> str | None:
         """The one kind of GPU every worker gets, if there is one."""
         return self.ray_types[0] if len(self.ray_types) == 1 else None
-
-
-def resolve(workers: Workers, platform: PlatformExports) -> Placement:
-    """The placement of a worker group whose profile or pool the platform has (checked before)."""
-    if workers.gpu_profile is not None:
-        profile = platform.profile(workers.gpu_profile)
-        pools = tuple(platform.pool(name) for name in profile.eligible_pools)
-        return Placement(workers.gpu_profile, pools, profile.count, profile)
-    pool = platform.pool(workers.gpu_pool)
-    return Placement(workers.gpu_pool, (pool,), workers.gpus or pool.gpus_per_node, None)

@@ -3,9 +3,10 @@ resolved here once into a frozen plan: every lookup, cross-stack check and capac
 while the plan is built, so an invalid config stops before anything registers, and components
 only render the plan.
 
-    platform(config)          PlatformPlan: each GPU pool's price and Kueue queue, each GPU profile's pools
+    platform(config)          PlatformPlan: each GPU pool's price and Kueue queue, each GPU profile's
+                              pools, the capacity report, the exports of the platform -> team contract
     team(config, platform)    TeamPlan: each workload's args, placement, size, queue and capacity
-    laptop(config, names)     LaptopPlan: workloads with each payload's laptop swaps (tools.local, benchmarks)
+    laptop(config, names)     LaptopPlan: the workloads with each payload's laptop swaps (tools.local)
 """
 
 from collections.abc import Collection
@@ -23,7 +24,7 @@ from components.capacity import (
 from components.config import ConfigError, GpuNodePool, Job, PlatformStack, Service, TeamStack
 from components.config.platform import KueueQueue
 from components.contract import GpuPoolExport, GpuProfileExport, PlatformExports
-from components.conventions import GATEWAY_CLASS
+from components.conventions import GATEWAY_CLASS, SYSTEM_POOL
 from components.gpu import machine_shape
 from components.placement import Placement
 from components.pricing import node_price
@@ -31,171 +32,26 @@ from components.versions import KUBERAY
 from workloads.catalog import Payload
 from workloads.config import Args
 
-
-@dataclass(frozen=True)
-class PayloadRun:
-    """What a service or job runs: its payload with its args, in the cluster or on a laptop."""
-
-    path: str  # services[i] or jobs[i]
-    spec: Service | Job  # the validated config
-    args: Args  # as the payload runs them (the config's, with what the platform or the laptop settles)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def entry(self) -> Payload:
-        """The payload's catalog entry (how it starts, what it needs beyond the image)."""
-        return self.spec.entry
-
-
-@dataclass(frozen=True)
-class WorkloadPlan(PayloadRun):
-    """A RayService or RayJob as the cluster runs it."""
-
-    placement: Placement
-    queue: str | None  # a queued job's LocalQueue (team.kueue); None: not queued
-    capacity: WorkloadCapacity | None = None
-
-    @property
-    def fixed_size(self) -> bool:
-        """A queued job runs at a fixed size: Kueue refuses a queued Ray cluster that autoscales
-        (unless it is an elastic job), so its workers.replicas.max workers start at once and
-        Ray's autoscaler stays off. The one place this rule lives."""
-        return self.queue is not None
-
-    @property
-    def fewest_workers(self) -> int:
-        """Worker pods it holds at its smallest."""
-        replicas = self.spec.workers.replicas
-        return replicas.max if self.fixed_size else replicas.min
-
-
-@dataclass(frozen=True)
-class TeamPlan:
-    config: TeamStack
-    platform: PlatformExports
-    services: tuple[WorkloadPlan, ...]
-    jobs: tuple[WorkloadPlan, ...]
-    claim_templates: dict[str, GpuProfileExport]  # the team's GPU profiles, by name
-    local_queues: dict[str, str]  # the team's LocalQueues -> their ClusterQueues
-    capacity: TeamCapacity
-
-
-def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
-    """The team's plan; a ConfigError with the team's key paths where the platform cannot run it."""
-    errors = checks.team_errors(config, platform)
-    placed = []
-    for path, workload in config.workloads():
-        workload_errors, given = checks.workload_errors(path, workload, platform)
-        errors += workload_errors
-        placed.append((path, workload, given))
-    if errors:
-        raise ConfigError(errors)
-    workloads = [
-        WorkloadPlan(
-            path,
-            workload,
-            workload.args.on_gpus(given.ray_type),
-            given,
-            queue=given.source if config.team.kueue and isinstance(workload, Job) else None,
-        )
-        for path, workload, given in placed
-    ]
-    if errors := _quota_errors(config, workloads):
-        raise ConfigError(errors)
-    report = _capacity(config, platform, workloads)
-    workloads = [replace(w, capacity=c) for w, c in zip(workloads, report.workloads, strict=True)]
-    return TeamPlan(
-        config=config,
-        platform=platform,
-        services=tuple(w for w in workloads if isinstance(w.spec, Service)),
-        jobs=tuple(w for w in workloads if isinstance(w.spec, Job)),
-        claim_templates={name: platform.profile(name) for name in config.team.gpu_profiles},
-        local_queues={w.queue: platform.kueue_cluster_queues[w.placement.pool_names[0]] for w in workloads if w.queue},
-        capacity=report,
-    )
-
-
-def _quota_errors(config: TeamStack, workloads: list[WorkloadPlan]) -> list[str]:
-    """The team's quota must hold each worker and every workload at its smallest size at once."""
-    quota, errors = config.team.quota, []
-    gpus = cpu = memory = 0
-    for workload in workloads:
-        workers, per_worker = workload.spec.workers, workload.placement.gpus
-        if per_worker > quota.gpus:
-            errors.append(
-                f"{workload.path}.workers: a worker gets {per_worker} GPU(s), team.quota.gpus is {quota.gpus}"
-            )
-        count = workload.fewest_workers
-        gpus += count * per_worker
-        cpu += workload.spec.head.cpu + count * workers.cpu
-        memory += workload.spec.head.memory_gib + count * workers.memory_gib
-    for name, need, have, unit in (
-        ("gpus", gpus, quota.gpus, " GPU(s)"),
-        ("cpu", cpu, quota.cpu, " vCPUs"),
-        ("memoryGib", memory, quota.memory_gib, " GiB"),
-    ):
-        if need > have:
-            errors.append(
-                f"team.quota.{name}: the services and jobs at their minimum size request {need}{unit},"
-                f" the quota is {have}"
-            )
-    return errors
-
-
-def _capacity(config: TeamStack, platform: PlatformExports, workloads: list[WorkloadPlan]) -> TeamCapacity:
-    """The team's capacity report; a ConfigError where a model cannot fit its GPUs, misses its
-    latency target, or a workload's minimum cannot be placed beside the others'."""
-    smallest = {w.path: w.fewest_workers * w.placement.gpus for w in workloads}
-    reports, errors, warnings = [], [], []
-    for w in workloads:
-        others = sum(gpus for path, gpus in smallest.items() if path != w.path)
-        report, workload_errors, workload_warnings = workload_capacity(
-            w.path, w.name, w.args, w.placement, w.spec.workers.replicas, others, config.team.quota.gpus
-        )
-        reports.append(report)
-        errors += workload_errors
-        warnings += workload_warnings
-    if errors:
-        raise ConfigError(errors)
-    return team_capacity(config, platform, reports, warnings)
-
-
-@dataclass(frozen=True)
-class LaptopPlan:
-    services: tuple[PayloadRun, ...]
-    jobs: tuple[PayloadRun, ...]
-
-
-def laptop(config: TeamStack, names: Collection[str] | None = None) -> LaptopPlan:
-    """The team's services and jobs (those in `names`, or all) with each payload's laptop swaps
-    (`local()` in workloads/config.py): the CPU profile, the locally made tiny LLM."""
-    runs = [
-        PayloadRun(path, workload, workload.args.local())
-        for path, workload in config.workloads()
-        if names is None or workload.name in names
-    ]
-    return LaptopPlan(
-        services=tuple(r for r in runs if isinstance(r.spec, Service)),
-        jobs=tuple(r for r in runs if isinstance(r.spec, Job)),
-    )
+# -- the platform
 
 
 @dataclass(frozen=True)
 class PoolPlan:
+    """A GPU node pool, its price and its Kueue ClusterQueue."""
+
     config: GpuNodePool
     node_price: float | None  # USD per hour of a node (components/pricing.py); None: unknown
-    cluster_queue: str | None  # its Kueue ClusterQueue; None without Kueue
-    queue_quota: KueueQueue | None  # that queue's quota
+    cluster_queue: str | None  # its ClusterQueue, and the ResourceFlavor of its nodes; None without Kueue
+    queue_quota: KueueQueue | None  # that queue's quota: config overrides, else the pool at maxNodes
 
 
 @dataclass(frozen=True)
 class PlatformPlan:
     config: PlatformStack
     pools: tuple[PoolPlan, ...]
-    profile_pools: dict[str, list[str]]  # GPU profile -> the pools that can satisfy a claim of it
+    eligible_pools: dict[str, list[str]]  # GPU profile -> the pools whose nodes can satisfy a claim of it
+    system_flavor: str | None  # Kueue's ResourceFlavor of the system pool (Ray heads); None without Kueue
+    head_quota: KueueQueue | None  # the system pool at maxNodes, what every ClusterQueue gives heads
     capacity: PlatformCapacity
 
     @property
@@ -205,7 +61,7 @@ class PlatformPlan:
     def exports(self, cloud: dict) -> PlatformExports:
         """The platform -> team contract, once the cloud has named the cluster (`clusterName`,
         `clusterLocation`), its node service account, the workload bucket and the node pools
-        (`nodePoolNames`, in the order of `pools`)."""
+        (`nodePoolNames`, in the order of `pools`), and the network its Gateway's source ranges."""
         cfg, cloud = self.config, dict(cloud)
         pools = [
             GpuPoolExport(
@@ -224,7 +80,9 @@ class PlatformPlan:
             for pool, physical in zip(self.pools, cloud.pop("nodePoolNames"), strict=True)
         ]
         profiles = [
-            GpuProfileExport(**p.model_dump(by_alias=True, exclude={"pools"}), eligiblePools=self.profile_pools[p.name])
+            GpuProfileExport(
+                **p.model_dump(by_alias=True, exclude={"pools"}), eligiblePools=self.eligible_pools[p.name]
+            )
             for p in cfg.gpu_profiles
         ]
         return PlatformExports.model_validate(
@@ -238,31 +96,39 @@ class PlatformPlan:
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": self.kueue_cluster_queues,
                 "rayImage": cfg.ray_image,
-                **cloud,  # what the cloud names, and the Gateway's source ranges
+                **cloud,
             }
         )
 
 
 def platform(config: PlatformStack) -> PlatformPlan:
+    kueue = config.addons.kueue.enabled
     pools = tuple(
         PoolPlan(
             config=pool,
             node_price=node_price(config, pool),
-            cluster_queue=f"{config.prefix}-{pool.name}" if config.addons.kueue.enabled else None,
-            queue_quota=_queue_quota(config, pool) if config.addons.kueue.enabled else None,
+            cluster_queue=f"{config.prefix}-{pool.name}" if kueue else None,
+            queue_quota=_queue_quota(config, pool) if kueue else None,
         )
         for pool in config.node_pools
     )
+    system = config.cluster.system_pool
+    vcpus, gib = machine_shape(system.machine_type)  # known: the config refuses an unknown one
     return PlatformPlan(
         config=config,
         pools=pools,
-        profile_pools={p.name: [pool.name for pool in config.profile_pools(p)] for p in config.gpu_profiles},
+        eligible_pools={p.name: [pool.name for pool in config.profile_pools(p)] for p in config.gpu_profiles},
+        system_flavor=f"{config.prefix}-{SYSTEM_POOL}" if kueue else None,
+        head_quota=KueueQueue(
+            gpus=0, cpu=system.autoscaling.max_nodes * vcpus, memoryGib=system.autoscaling.max_nodes * gib
+        )
+        if kueue
+        else None,
         capacity=platform_capacity(config, [(pool.config, pool.node_price) for pool in pools]),
     )
 
 
 def _queue_quota(config: PlatformStack, pool: GpuNodePool) -> KueueQueue:
-    """The Kueue quota of a GPU pool: config overrides, else the pool's size at maxNodes."""
     given = config.addons.kueue.queues.get(pool.name, KueueQueue())
     vcpus, gib = machine_shape(pool.machine_type) or (None, None)
     nodes = pool.autoscaling.max_nodes
@@ -270,4 +136,186 @@ def _queue_quota(config: PlatformStack, pool: GpuNodePool) -> KueueQueue:
         gpus=given.gpus if given.gpus is not None else nodes * pool.accelerator_count,
         cpu=given.cpu if given.cpu is not None else vcpus and nodes * vcpus,
         memoryGib=given.memory_gib if given.memory_gib is not None else gib and nodes * gib,
+    )
+
+
+# -- a team
+
+
+@dataclass(frozen=True)
+class PayloadRun:
+    """What a service or job runs: its payload with its args, in the cluster or on a laptop."""
+
+    path: str  # services[i] or jobs[i]
+    spec: Service | Job  # the validated config; its `args` are the team's, as written
+    args: Args  # as the payload runs them: the team's, with what the platform or the laptop settles
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def entry(self) -> Payload:
+        """The payload's catalog entry (how it starts, what it needs beyond the image)."""
+        return self.spec.entry
+
+
+@dataclass(frozen=True)
+class WorkloadPlan(PayloadRun):
+    """A RayService or RayJob as the cluster runs it."""
+
+    placement: Placement
+    queue: str | None  # a queued job's LocalQueue (team.kueue); None: not queued
+    capacity: WorkloadCapacity | None = None  # filled in once every workload is placed
+
+    @property
+    def fixed_size(self) -> bool:
+        """A queued job runs at a fixed size: Kueue refuses a queued Ray cluster that autoscales
+        (unless it is an elastic job), so its workers.replicas.max workers start at once and
+        Ray's autoscaler stays off."""
+        return self.queue is not None
+
+    @property
+    def fewest_workers(self) -> int:
+        """Worker pods it holds at its smallest."""
+        replicas = self.spec.workers.replicas
+        return replicas.max if self.fixed_size else replicas.min
+
+    @property
+    def fewest_gpus(self) -> int:
+        return self.fewest_workers * self.placement.gpus
+
+
+@dataclass(frozen=True)
+class TeamPlan:
+    """A team stack: what its components render, nothing they need to look up."""
+
+    config: TeamStack
+    services: tuple[WorkloadPlan, ...]
+    jobs: tuple[WorkloadPlan, ...]
+    claim_templates: dict[str, GpuProfileExport]  # the team's GPU profiles, by name
+    local_queues: dict[str, str]  # the team's LocalQueues -> their ClusterQueues
+    capacity: TeamCapacity
+    ray_image: str  # the platform's, for every head and worker
+    workload_bucket: str  # the platform's bucket of payload archives
+    gateway_class_name: str | None  # the platform's GatewayClass for incremental upgrades
+    gateway_source_ranges: list[str]  # where the platform's Gateway reaches pods from
+
+
+def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
+    """The team's plan; a ConfigError with the team's key paths where the platform cannot run it."""
+    errors, placed = checks.team_errors(config, platform), []
+    for path, workload in config.workloads():
+        if (problems := checks.unplaced(path, workload.workers, platform)) is not None:
+            errors += problems
+            continue
+        placement = Placement.resolve(workload.workers, platform)
+        errors += checks.workload_errors(path, workload, placement, platform)
+        placed.append(
+            WorkloadPlan(
+                path=path,
+                spec=workload,
+                args=workload.args.on_gpus(placement.ray_type),
+                placement=placement,
+                queue=placement.source if config.team.kueue and isinstance(workload, Job) else None,
+            )
+        )
+    if errors:
+        raise ConfigError(errors)
+    if errors := _quota_errors(config, placed):
+        raise ConfigError(errors)
+    claim_templates = {name: platform.profile(name) for name in config.team.gpu_profiles}
+    report = _capacity(config, platform, placed, claim_templates)
+    workloads = [replace(w, capacity=c) for w, c in zip(placed, report.workloads, strict=True)]
+    return TeamPlan(
+        config=config,
+        services=tuple(w for w in workloads if isinstance(w.spec, Service)),
+        jobs=tuple(w for w in workloads if isinstance(w.spec, Job)),
+        claim_templates=claim_templates,
+        # A queue's jobs may run on any of its profile's pools; Kueue admits them through the
+        # ClusterQueue of the first (rayplane's profiles span pools of one kind of GPU).
+        local_queues={w.queue: platform.kueue_cluster_queues[w.placement.pool_names[0]] for w in workloads if w.queue},
+        capacity=report,
+        ray_image=platform.ray_image,
+        workload_bucket=platform.workload_bucket,
+        gateway_class_name=platform.gateway_class_name,
+        gateway_source_ranges=platform.gateway_source_ranges,
+    )
+
+
+def _quota_errors(config: TeamStack, workloads: list[WorkloadPlan]) -> list[str]:
+    """The team's quota must hold each worker and every workload at its smallest size at once."""
+    quota, errors = config.team.quota, []
+    cpu = memory = 0
+    for w in workloads:
+        if w.placement.gpus > quota.gpus:
+            errors.append(f"{w.path}.workers: a worker gets {w.placement.gpus} GPU(s), team.quota.gpus is {quota.gpus}")
+        cpu += w.spec.head.cpu + w.fewest_workers * w.spec.workers.cpu
+        memory += w.spec.head.memory_gib + w.fewest_workers * w.spec.workers.memory_gib
+    for name, need, have, unit in (
+        ("gpus", sum(w.fewest_gpus for w in workloads), quota.gpus, " GPU(s)"),
+        ("cpu", cpu, quota.cpu, " vCPUs"),
+        ("memoryGib", memory, quota.memory_gib, " GiB"),
+    ):
+        if need > have:
+            errors.append(
+                f"team.quota.{name}: the services and jobs at their minimum size request {need}{unit},"
+                f" the quota is {have}"
+            )
+    return errors
+
+
+def _capacity(
+    config: TeamStack,
+    platform: PlatformExports,
+    workloads: list[WorkloadPlan],
+    claim_templates: dict[str, GpuProfileExport],
+) -> TeamCapacity:
+    """The team's capacity report; a ConfigError where a model cannot fit its GPUs, misses its
+    latency target, or a workload's minimum cannot be placed beside the others' minimum."""
+    reports, errors, warnings = [], [], []
+    total = sum(w.fewest_gpus for w in workloads)
+    for w in workloads:
+        report, workload_errors, workload_warnings = workload_capacity(
+            w.path, w.name, w.args, w.placement, w.spec.workers.replicas, total - w.fewest_gpus, config.team.quota.gpus
+        )
+        reports.append(report)
+        errors += workload_errors
+        warnings += workload_warnings
+    if errors:
+        raise ConfigError(errors)
+    # The pools the team's GPUs can come from: its profiles' and its device-plugin workloads'.
+    names = {name for profile in claim_templates.values() for name in profile.eligible_pools}
+    names |= {pool.name for w in workloads if w.placement.profile is None for pool in w.placement.pools}
+    return team_capacity(
+        config.team.quota.gpus,
+        [platform.pool(name) for name in sorted(names)],
+        platform.gpu_node_pools,
+        reports,
+        warnings,
+    )
+
+
+# -- a laptop
+
+
+@dataclass(frozen=True)
+class LaptopPlan:
+    """A team's services and jobs on a laptop Ray (tools.local, make demo, the benchmarks)."""
+
+    services: tuple[PayloadRun, ...]
+    jobs: tuple[PayloadRun, ...]
+
+
+def laptop(config: TeamStack, names: Collection[str] | None = None) -> LaptopPlan:
+    """The team's services and jobs (those in `names`, or all) with each payload's laptop swaps
+    (`local()` in workloads/config.py): the CPU profile, the locally made tiny LLM."""
+    runs = [
+        PayloadRun(path=path, spec=workload, args=workload.args.local())
+        for path, workload in config.workloads()
+        if names is None or workload.name in names
+    ]
+    return LaptopPlan(
+        services=tuple(r for r in runs if isinstance(r.spec, Service)),
+        jobs=tuple(r for r in runs if isinstance(r.spec, Job)),
     )

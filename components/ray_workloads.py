@@ -72,7 +72,7 @@ def cluster_spec(
 ) -> RayClusterSpec:
     """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and
     workers.replicas.max workers from the start."""
-    spec, gpus = workload.spec, workload.placement
+    spec, placement = workload.spec, workload.placement
     env = _env(workload, secret_name)
     head = HeadGroupSpec(
         # The head schedules no work: Serve replicas and Data tasks go to the GPU workers.
@@ -85,25 +85,24 @@ def cluster_spec(
             }
         },
     )
-    workers, dra = spec.workers, gpus.claim_template is not None
-    container = _container(
-        "ray-worker", image, workers.cpu, workers.memory_gib, env, None if dra else {DEVICE_PLUGIN_GPU: str(gpus.gpus)}
-    )
+    workers, claim = spec.workers, placement.claim_template
+    limits = None if claim else {DEVICE_PLUGIN_GPU: str(placement.gpus)}
+    container = _container("ray-worker", image, workers.cpu, workers.memory_gib, env, limits)
     pod: dict = {
         "serviceAccountName": TEAM_SERVICE_ACCOUNT,
-        "affinity": node_affinity({POOL_LABEL: gpus.pool_names}),
+        "affinity": node_affinity({POOL_LABEL: placement.pool_names}),
         "tolerations": [GPU_TOLERATION],
         "containers": [container],
     }
-    if dra:
+    if claim:
         container["resources"]["claims"] = [{"name": GPU_CLAIM}]
-        pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": gpus.claim_template}]
+        pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": claim}]
     group = WorkerGroupSpec(
         groupName=WORKER_GROUP,
         replicas=workload.fewest_workers,
         minReplicas=workload.fewest_workers,
         maxReplicas=workers.replicas.max,
-        resources=_ray_resources(gpus),
+        resources=_ray_resources(placement),
         template={"spec": pod},
     )
     return RayClusterSpec(
@@ -115,12 +114,12 @@ def cluster_spec(
     )
 
 
-def _ray_resources(gpus: Placement) -> dict[str, str]:
+def _ray_resources(placement: Placement) -> dict[str, str]:
     """What a worker offers Ray. GPU: Ray cannot see DRA GPUs on its own. accelerator_type: Ray's
     autoscaler adds a worker for replicas pinned to an accelerator (Serve LLM's `accelerator_type`)
     only if it knows a new worker offers it; a group spanning GPU kinds cannot promise one."""
-    pinned_type = {f"accelerator_type:{gpus.ray_type}": "1"} if gpus.ray_type else {}
-    return {"GPU": str(gpus.gpus), **pinned_type}
+    pinned_type = {f"accelerator_type:{placement.ray_type}": "1"} if placement.ray_type else {}
+    return {"GPU": str(placement.gpus), **pinned_type}
 
 
 def runtime_env(run: PayloadRun, working_dir: str) -> dict:
@@ -154,11 +153,11 @@ def rayservice_spec(service: WorkloadPlan, plan: TeamPlan, working_dir: str, sec
     strategy = service.spec.upgrade_strategy
     upgrade = UpgradeStrategy(type=strategy)
     if strategy == "NewClusterWithIncrementalUpgrade":
-        options = ClusterUpgradeOptions(gatewayClassName=plan.platform.gateway_class_name)
+        options = ClusterUpgradeOptions(gatewayClassName=plan.gateway_class_name)
         upgrade = UpgradeStrategy(type=strategy, clusterUpgradeOptions=options)
     spec = RayServiceSpec(
         serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
-        rayClusterConfig=cluster_spec(service, plan.platform.ray_image, secret_name, gcs),
+        rayClusterConfig=cluster_spec(service, plan.ray_image, secret_name, gcs),
         upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
@@ -172,7 +171,7 @@ def rayjob_spec(job: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name
         activeDeadlineSeconds=job.spec.active_deadline_seconds,
         backoffLimit=job.spec.backoff_limit,
         suspend=job.queue is not None,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, plan.platform.ray_image, secret_name),
+        rayClusterSpec=cluster_spec(job, plan.ray_image, secret_name),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 

@@ -37,7 +37,7 @@ def policies(plan: TeamPlan) -> dict[str, dict]:
     every_pod: dict = {}
     heads = {"matchLabels": {RAY_NODE_TYPE_LABEL: "head"}}
     serve_from = _from_namespaces(plan.config.team.serve_clients)
-    serve_from += [{"ipBlock": {"cidr": cidr}} for cidr in plan.platform.gateway_source_ranges]
+    serve_from += [{"ipBlock": {"cidr": cidr}} for cidr in plan.gateway_source_ranges]
     specs = {
         "default-deny-ingress": {"podSelector": every_pod, "policyTypes": ["Ingress"]},
         "allow-same-namespace": {

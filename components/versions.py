@@ -35,6 +35,7 @@ NVIDIA_DRA_DRIVER = PINS["nvidia-dra-driver"].version
 
 # Images. The Ray image is the default of a platform's `rayImage` (its tag names its Ray and CUDA).
 RAY_IMAGE = f"rayproject/ray-llm:{RAY}-py312-cu130"
+KUBERAY_OPERATOR_IMAGE = f"quay.io/kuberay/operator:v{KUBERAY}"
 PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
 NVIDIA_INSTALLER_IMAGE = "cos-nvidia-installer:fixed"  # preloaded on GKE's COS GPU nodes
 

@@ -1,5 +1,5 @@
-"""KubeRay's and Kueue's admission rules, in our own words: the one copy that the policy pack
-(rules.py) and the tests run over rendered objects.
+"""KubeRay's and Kueue's admission rules, in our own words, over rendered objects: the one copy of
+each (the policy pack runs Kueue's, rules.py `queued-jobs-kueue-admits`; the tests run them all).
 
 Read from upstream/ (vendored): kuberay/validation.go.txt (ValidateRayClusterSpec,
 ValidateRayServiceMetadata/Spec, ValidateRayJobMetadata/Spec, ValidateClusterUpgradeOptions) and

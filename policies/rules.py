@@ -18,8 +18,8 @@ BUCKET = "gcp:storage/bucket:Bucket"
 SA_KEY = "gcp:serviceaccount/key:Key"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
-RAY_JOB = "kubernetes:ray.io/v1:RayJob"
+RAY_SERVICE = f"kubernetes:{conventions.RAY_API}:RayService"
+RAY_JOB = f"kubernetes:{conventions.RAY_API}:RayJob"
 WORKLOADS = {  # kinds with pod templates: where their pod spec is
     "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
     "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),

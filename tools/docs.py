@@ -164,6 +164,7 @@ def versions_table() -> str:
         f"| {what} | `{image}` |"
         for what, image in (
             ("Ray heads and workers (`rayImage`'s default)", versions.RAY_IMAGE),
+            ("the KubeRay operator", versions.KUBERAY_OPERATOR_IMAGE),
             ("pause container of the NVIDIA driver installer", versions.PAUSE_IMAGE),
             ("NVIDIA driver installer (preloaded on GKE's COS GPU nodes)", versions.NVIDIA_INSTALLER_IMAGE),
         )

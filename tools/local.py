@@ -18,9 +18,11 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from components import plan
 from components.config import ConfigError, TeamStack, from_pulumi_config
+from components.conventions import SERVE_PORT
 from components.payload import write_archive
 from components.plan import PayloadRun
 from components.ray_workloads import job_entrypoint, serve_application
@@ -41,13 +43,13 @@ def team_config(stack: str) -> TeamStack:
     return cfg
 
 
-def laptop(stack: str, kind: str, names: list[str] | None = None) -> list[PayloadRun]:
-    """The stack's services or jobs (`kind`), those in `names` or all, in their laptop form."""
+def laptop(stack: str, kind: Literal["services", "jobs"], name: str | None = None) -> list[PayloadRun]:
+    """The stack's services or jobs (the one named `name`, or all) in the laptop form of its plan."""
     config = team_config(stack)
-    runs = list(getattr(plan.laptop(config, names), kind))
+    runs = list(getattr(plan.laptop(config, None if name is None else [name]), kind))
     if not runs:
         known = ", ".join(w.name for w in getattr(config, kind))
-        raise ConfigError([f"{kind}: {stack} has no {kind[:-1]} {', '.join(names or [])!r} ({known})"])
+        raise ConfigError([f"{kind}: {stack} has no {kind.removesuffix('s')} {name!r} ({known})"])
     return runs
 
 
@@ -141,7 +143,7 @@ def serve_stack(
     stack: str, service_name: str | None, port: int, hold: bool = True, verbose: bool = False
 ) -> tuple[str, list[PayloadRun], str]:
     """Start a local Ray, deploy the stack's services; (base URL, services, dashboard URL)."""
-    services = laptop(stack, "services", None if service_name is None else [service_name])
+    services = laptop(stack, "services", service_name)
     if not port_free(port):
         raise ConfigError([f"--port: 127.0.0.1:{port} is in use; pick another port"])
     working_dir = write_archive()
@@ -202,7 +204,7 @@ def run_job(
     return 0 if it succeeded. Starts (and stops) a local Ray unless given one's dashboard URL."""
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    [job] = laptop(stack, "jobs", [job_name])
+    [job] = laptop(stack, "jobs", job_name)
     if input_path is not None and not Path(input_path).exists() and "://" not in input_path:
         raise ConfigError([f"--input: {input_path} does not exist"])
     working_dir = write_archive()
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd = commands.add_parser("serve", help="run a team stack's services until Ctrl-C")
     serve_cmd.add_argument("stack")
     serve_cmd.add_argument("--service")
-    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--port", type=int, default=SERVE_PORT)
     job_cmd = commands.add_parser("job", help="run one of a team stack's jobs")
     job_cmd.add_argument("stack")
     job_cmd.add_argument("job")

@@ -193,7 +193,7 @@ def _platform_references(config: dict[str, str]) -> dict[str, Render]:
 
 
 @functools.cache
-def _platform_render(stack: str, stack_file: str) -> "Render":
+def _platform_render(stack: str, content: str) -> Render:
     """A platform stack's render, once per content of its stack file: every render of its teams
     reads the same exports (a process renders many teams: the tests, the benchmarks)."""
     return render(stack)

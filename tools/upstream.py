@@ -17,9 +17,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from tools.render import ROOT
-
-FOLDER = ROOT / "upstream"
+FOLDER = Path(__file__).resolve().parents[1] / "upstream"
 RAW = "https://raw.githubusercontent.com"
 OWN_FILES = {"README.md", "manifest.json"}  # ours, not upstream's
 

@@ -8,7 +8,7 @@ from components.config import Model, PlatformStack
 from components.config.platform import INCREMENTAL_UPGRADE_GATE
 from components.conventions import KUBERAY_APP, KUBERAY_NAMESPACE, on_system_pool
 from components.plan import PlatformPlan
-from components.versions import KUBERAY
+from components.versions import KUBERAY, KUBERAY_OPERATOR_IMAGE
 
 CHART = Chart(
     release=KUBERAY_APP,
@@ -18,9 +18,11 @@ CHART = Chart(
     namespace=KUBERAY_NAMESPACE,
 )
 
+OPERATOR_REPOSITORY, OPERATOR_TAG = KUBERAY_OPERATOR_IMAGE.rsplit(":", 1)
+
 
 class KubeRayValues(Model):
-    image: dict = {"repository": "quay.io/kuberay/operator", "tag": f"v{KUBERAY}"}
+    image: dict = {"repository": OPERATOR_REPOSITORY, "tag": OPERATOR_TAG}
     feature_gates: list[dict]
     batch_scheduler: dict
     metrics: dict

@@ -21,10 +21,8 @@ from components.conventions import (
     KUEUE_DRA_GPU,
     KUEUE_NAMESPACE,
     POOL_LABEL,
-    SYSTEM_POOL,
     on_system_pool,
 )
-from components.gpu import machine_shape
 from components.plan import PlatformPlan, PoolPlan
 from components.versions import KUEUE
 
@@ -93,20 +91,14 @@ def gpu_resource(pool: GpuNodePool) -> str:
     return KUEUE_DRA_GPU if pool.gpu_mode == "dra" else DEVICE_PLUGIN_GPU
 
 
-def cluster_queue_spec(config: PlatformStack, pool: PoolPlan, system_flavor: str) -> dict:
-    """A GPU pool's ClusterQueue: its heads on the system pool's flavor, its workers on the pool's
-    (the flavor has the queue's name)."""
-    quota = pool.queue_quota
-    gpu_quotas = {gpu_resource(pool.config): quota.gpus}
-    system = config.cluster.system_pool
-    vcpus, gib = machine_shape(system.machine_type)
-    head_quota = {"cpu": system.autoscaling.max_nodes * vcpus, "memory": f"{system.autoscaling.max_nodes * gib}Gi"}
-    flavors = [
-        (system_flavor, {**head_quota, **dict.fromkeys(gpu_quotas, 0)}),
-        (pool.cluster_queue, {"cpu": quota.cpu, "memory": f"{quota.memory_gib}Gi", **gpu_quotas}),
-    ]
+def cluster_queue_spec(plan: PlatformPlan, pool: PoolPlan) -> dict:
+    """A GPU pool's ClusterQueue: its heads on the system pool's flavor (no GPUs), its workers on
+    the pool's (the flavor has the queue's name)."""
+    gpu = gpu_resource(pool.config)
+    flavors = [(plan.system_flavor, plan.head_quota), (pool.cluster_queue, pool.queue_quota)]
+    flavors = [(name, {"cpu": q.cpu, "memory": f"{q.memory_gib}Gi", gpu: q.gpus}) for name, q in flavors]
     group = ResourceGroup(
-        coveredResources=["cpu", "memory", *gpu_quotas],
+        coveredResources=["cpu", "memory", gpu],
         flavors=[
             FlavorQuotas(name=name, resources=[ResourceQuota(name=r, nominalQuota=q) for r, q in quotas.items()])
             for name, quotas in flavors
@@ -157,12 +149,11 @@ class Kueue(AddOn):
         )
         # Queues and flavors go through Kueue's webhooks: the release must be ready first.
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        system_name = f"{prefix}-{SYSTEM_POOL}"
-        system_flavor = self._flavor(system_name, on_system_pool(), [], after_kueue)
+        system_flavor = self._flavor(plan.system_flavor, on_system_pool(), [], after_kueue)
         for pool in plan.pools:
             name = pool.cluster_queue
             flavor = self._flavor(name, {POOL_LABEL: pool.config.name}, [GPU_TOLERATION], after_kueue)
-            spec = cluster_queue_spec(config, pool, system_name)
+            spec = cluster_queue_spec(plan, pool)
             k8s.apiextensions.CustomResource(
                 f"{name}-queue",
                 api_version=KUEUE_API,

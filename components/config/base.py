@@ -72,11 +72,11 @@ def key_path(loc: tuple) -> str:
     return path
 
 
-def error_lines(exc: ValidationError, prefix: str = "") -> list[str]:
+def error_lines(exc: ValidationError) -> list[str]:
     """One `key.path: reason` line per error; a validator's multi-line message gives several."""
     lines = []
     for err in exc.errors(include_url=False):
-        path = key_path((prefix, *err["loc"]) if prefix else err["loc"])
+        path = key_path(err["loc"])
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         lines.extend(f"{path}: {line}" if path else line for line in message.split("\n"))
     return lines

@@ -146,7 +146,7 @@ class Workload(Model):
     name: Name(40) = Field(description="the RayService's or RayJob's name")
     payload: str = Field(description="a payload from workloads/catalog.py")
     args: SerializeAsAny[Args] = Field(
-        {}, validate_default=True, description="the payload's typed args (snake_case; see Payloads)"
+        {}, validate_default=True, description="the payload's typed args (snake_case; see docs/payloads.md)"
     )
     workers: Workers = Field(description="the GPU worker group")
     head: Head = Field(Head(), description="the Ray head")
@@ -164,7 +164,7 @@ class Workload(Model):
             raise ValueError(f"no payload {payload!r} in workloads/ ({', '.join(cls.payloads)})")
         return payload
 
-    @field_validator("args", mode="wrap")
+    @field_validator("args", mode="wrap")  # wrap: the payload's model validates, not the field's base type
     @classmethod
     def _typed_args(cls, args, handler, info: ValidationInfo) -> Args:
         """The args as the payload's own model, parsed here once (errors keep their key paths). They

@@ -6,8 +6,9 @@ from collections import Counter
 
 import pytest
 
-from components import contract, placement, plan
+from components import contract, plan
 from components.config import from_pulumi_config, parse
+from components.placement import Placement
 from tests.infra.conftest import rendered
 from tools import render as render_tool
 from workloads import catalog
@@ -23,13 +24,13 @@ def test_each_workloads_args_are_parsed_once_and_its_placement_resolved_once(mon
             return _validate(cls, *args, **kwargs)
 
         monkeypatch.setattr(model, "model_validate", classmethod(counting))
-    resolve = placement.resolve
+    resolve = Placement.resolve.__func__
 
-    def counting_resolve(workers, platform):
+    def counting_resolve(cls, workers, platform):
         resolved.append(workers.gpu_profile or workers.gpu_pool)
-        return resolve(workers, platform)
+        return resolve(cls, workers, platform)
 
-    monkeypatch.setattr(placement, "resolve", counting_resolve)
+    monkeypatch.setattr(Placement, "resolve", classmethod(counting_resolve))
     render_tool.render("search-prod")  # the whole program, the platform's render included
     assert parsed == {"LLMAppArgs": 1, "EmbeddingAppArgs": 1, "BatchJobArgs": 1}
     assert resolved == ["l4-x2", "l4-shared", "l4-shared"]  # chat, embed, reindex

