@@ -22,6 +22,10 @@ RAW = "https://raw.githubusercontent.com"
 OWN_FILES = {"README.md", "manifest.json"}  # ours, not upstream's
 
 
+class FetchError(Exception):
+    """A file could not be fetched (no network, a wrong commit or path)."""
+
+
 def manifest(folder: Path = FOLDER) -> dict:
     return json.loads((folder / "manifest.json").read_text())
 
@@ -46,27 +50,30 @@ def problems(folder: Path = FOLDER) -> list[str]:
 
 
 def fetch(folder: Path = FOLDER, base_url: str = RAW, verify: bool = False) -> list[str]:
-    """Every file at its source's commit. Returns the names whose content changed; writes them (and
-    their sha256) unless `verify`."""
+    """Every file at its source's commit. Returns the names whose content changed; unless `verify`,
+    writes them and their sha256 (only once every file has arrived)."""
     data = manifest(folder)
-    changed = []
+    fetched = {}
     for name, entry in data["files"].items():
         source = data["sources"][entry["source"]]
         url = f"{base_url}/{source['repository']}/{source['commit']}/{entry['path']}"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            content = response.read()
-        digest = _sha256(content)
-        path = folder / name
-        if digest == entry["sha256"] and path.is_file() and path.read_bytes() == content:
-            continue
-        changed.append(name)
-        if not verify:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-            entry["sha256"] = digest
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                fetched[name] = response.read()
+        except OSError as exc:  # URLError and HTTPError are OSErrors
+            raise FetchError(f"{name}: cannot fetch {url}: {getattr(exc, 'reason', exc)}") from None
+    changed = [name for name, content in fetched.items() if _differs(folder / name, content)]
     if changed and not verify:
+        for name in changed:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(fetched[name])
+            data["files"][name]["sha256"] = _sha256(fetched[name])
         (folder / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
     return changed
+
+
+def _differs(path: Path, content: bytes) -> bool:
+    return not path.is_file() or path.read_bytes() != content
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     fetch_cmd.add_argument("--base-url", default=RAW, help=f"where <repository>/<commit>/<path> is (default {RAW})")
     args = parser.parse_args(argv)
     if args.command == "fetch":
-        changed = fetch(base_url=args.base_url, verify=args.verify)
+        try:
+            changed = fetch(base_url=args.base_url, verify=args.verify)
+        except FetchError as exc:
+            print(f"{exc} (nothing was changed)", file=sys.stderr)
+            return 1
         for name in changed:
             print(f"{name}: {'differs from upstream' if args.verify else 'updated'}")
         print(f"{len(manifest()['files'])} files fetched, {len(changed)} changed")

@@ -4,6 +4,8 @@ re-fetches them from their pinned commits. Nothing in the repository reads the s
 import shutil
 import subprocess
 
+import pytest
+
 from tools import upstream
 from tools.render import ROOT
 
@@ -68,3 +70,18 @@ def test_nothing_in_the_repository_reads_the_shared_folder_beside_it():
         and beside in (ROOT / name).read_text(errors="replace")
     ]
     assert mentions == []
+
+
+def test_a_fetch_that_cannot_reach_upstream_says_so_in_one_line_and_changes_nothing(tmp_path, capsys):
+    folder = _copy(tmp_path)
+    raw = _raw_tree(tmp_path, folder)
+    commit = upstream.manifest(folder)["sources"]["kueue"]["commit"]
+    entry = upstream.manifest(folder)["files"]["kueue/chart-values.yaml"]
+    (tmp_path / "raw" / "kubernetes-sigs/kueue" / commit / entry["path"]).write_text("new: values\n")
+    shutil.rmtree(tmp_path / "raw" / "GoogleCloudPlatform")  # the last source in the manifest is gone
+    with pytest.raises(upstream.FetchError, match=r"^gmp/crds/\S+: cannot fetch file:"):
+        upstream.fetch(folder, raw)
+    assert upstream.problems(folder) == []  # kueue's new values were not written either
+    assert upstream.main(["fetch", "--base-url", "file:///nonexistent"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith("(nothing was changed)")
