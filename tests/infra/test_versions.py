@@ -68,8 +68,11 @@ def test_a_disagreeing_mention_is_found():
 
 
 def test_the_vendored_upstream_artifacts_come_from_the_pinned_releases():
+    """Each pin is a release tag upstream (`make upstream` fetches at its commit, so a tag that does not
+    exist fails there), and the rules we check come from that same release."""
     sources = manifest()["sources"]
     assert sources["kuberay"]["ref"] == f"v{versions.KUBERAY}"
+    assert sources["kueue"]["ref"] == f"v{versions.KUEUE}"  # 0.20.0 was pinned while only main had it
     assert sources["nvidia-dra-driver"]["ref"] == f"v{versions.NVIDIA_DRA_DRIVER}"
 
 
