@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.infra import upstream
+from tests.infra import cel, upstream
 from tests.infra.conftest import rendered
 from tools.render import stack_names
 
@@ -65,3 +65,36 @@ def test_the_validator_catches_typos_and_wrong_types():
     monitor["spec"]["endpoints"][0]["intervall"] = "30s"
     with pytest.raises(AssertionError):
         upstream.validate_cr(monitor)
+
+
+def test_the_crds_cel_rules_are_evaluated_and_catch_what_the_api_server_refuses():
+    """The pinned CRDs' `x-kubernetes-validations`, e.g. Kueue's
+    kueue.x-k8s.io_clusterqueues.yaml@v0.19.2:498-500 and KubeRay's rayjob_types.go@v1.7.0:106-107
+    (ray.io_rayjobs.yaml), run on every render (test above); broken copies of rendered objects fail."""
+    queue = _copy(_one("prod", "ClusterQueue"))
+    queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"].pop()  # one quota fewer than covered
+    with pytest.raises(AssertionError, match="flavors must have the same number of resources as the coveredResources"):
+        upstream.validate_cr(queue)
+    job = _copy(_one("search-prod", "RayJob"))
+    job["spec"]["deletionStrategy"] = {
+        "onSuccess": {"policy": "DeleteCluster"},
+        "deletionRules": [{"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED"}}],
+    }
+    with pytest.raises(AssertionError, match="cannot be used together"):
+        upstream.validate_cr(job)
+    job["spec"]["managedBy"] = "someone-else"
+    with pytest.raises(AssertionError, match="managedBy field value must be either"):
+        upstream.validate_cr(job)
+
+
+def test_cel_rules_see_the_object_with_its_defaults_and_skip_transition_rules():
+    schema = {
+        "type": "object",
+        "properties": {"mode": {"type": "string", "default": "a"}, "n": {"type": "integer"}},
+        "x-kubernetes-validations": [
+            {"rule": "self.mode == 'a' || has(self.n)", "message": "n is required unless mode is a"},
+            {"rule": "self.mode == oldSelf.mode", "message": "immutable"},
+        ],
+    }
+    assert cel.violations(cel.defaulted({}, schema), schema) == []
+    assert cel.violations(cel.defaulted({"mode": "b"}, schema), schema) == [".: n is required unless mode is a"]

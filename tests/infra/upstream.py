@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.infra import cel
 from tools.upstream import FOLDER
 
 CRD_FOLDERS = ("kuberay/crds", "kueue/crds", "gmp/crds")
@@ -82,9 +83,12 @@ def unknown_fields(instance, schema: dict, at: str = "") -> list[str]:
 
 
 def validate_cr(manifest: dict) -> None:
-    """The manifest against its CRD's schema (JSON Schema; Kubernetes' x-kubernetes-* keywords and
-    CEL rules are not evaluated) and the strict unknown-field check."""
+    """The manifest against its CRD's schema (JSON Schema), the strict unknown-field check, and the
+    schema's CEL rules on the defaulted object (tests/infra/cel.py)."""
     schema = crd_schemas()[(manifest["apiVersion"], manifest["kind"])]
     jsonschema.Draft7Validator(schema).validate(manifest)
+    what = f"{manifest['kind']} {manifest['metadata']['name']}"
     unknown = unknown_fields(manifest, schema)
-    assert not unknown, f"{manifest['kind']} {manifest['metadata']['name']}: unknown fields {unknown}"
+    assert not unknown, f"{what}: unknown fields {unknown}"
+    broken = cel.violations(cel.defaulted(manifest, schema), schema)
+    assert not broken, f"{what}: CEL rules do not hold: {broken}"
