@@ -32,6 +32,11 @@ class Embedder:
 
     @serve.batch
     async def embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
+        # The model runs in a thread: Serve's throughput mode runs async methods on the replica's own
+        # event loop, which must go on taking requests, health checks and metrics meanwhile.
+        return await asyncio.to_thread(self._embed_batch, texts)
+
+    def _embed_batch(self, texts: list[str]) -> list[tuple[list[float], int]]:
         vectors = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
         tokens = [len(ids) for ids in self.model.tokenizer(texts)["input_ids"]]
         return [(vector.tolist(), n) for vector, n in zip(vectors, tokens, strict=True)]

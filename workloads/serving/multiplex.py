@@ -6,6 +6,7 @@ A classifier is `<store>/<model id>/classifier.npz` (a local directory on a lapt
 cluster, read through pyarrow's filesystems): hashed bag-of-words features -> softmax over labels.
 """
 
+import asyncio
 import io
 import re
 import zlib
@@ -69,6 +70,12 @@ def multiplexed_classifiers(max_models_per_replica: int):
 
         @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)
         async def get_model(self, model_id: str) -> Classifier:
+            # Reading the store blocks (gs:// in the cluster): in a thread, off the replica's event loop.
+            model = await asyncio.to_thread(self._load, model_id)
+            self.loads[model_id] += 1
+            return model
+
+        def _load(self, model_id: str) -> Classifier:
             path = f"{self.root}/{model_id}/{MODEL_FILE}"
             if (
                 not re.fullmatch(r"[A-Za-z0-9._-]+", model_id)
@@ -77,7 +84,6 @@ def multiplexed_classifiers(max_models_per_replica: int):
                 raise ModelNotFound(model_id)
             with self.filesystem.open_input_file(path) as f:
                 data = np.load(io.BytesIO(f.read()))
-            self.loads[model_id] += 1
             return Classifier(data["weights"], data["labels"].tolist())
 
         async def __call__(self, request: Request):
