@@ -23,6 +23,11 @@ Scale = Literal["min", "max"]
 # between deployments. Read when Ray's processes start, so it is the Ray cluster's environment.
 SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 DIRECT_STREAMING = "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"
+# Throughput mode runs user code on a replica's main event loop (serve/_private/constants.py@2.60.0:
+# 1108-1112), so an async method that blocks stalls the replica's request intake, health checks and
+# metrics. A deployment whose async methods block (a model call) gets Ray's default back: its user
+# code on an event loop of its own (an actor's env_vars join the cluster's, serve/_private/utils.py).
+OWN_LOOP = {"runtime_env": {"env_vars": {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1"}}}
 
 
 class Part(BaseModel):
@@ -61,12 +66,14 @@ class Args(Part):
         the service answering while Serve replaces it; one on a laptop."""
         return 1 if self.profile == "cpu" else 2
 
-    def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0) -> dict:
+    def actor_options(self, num_gpus: float = 0, laptop_cpus: float = 0, blocking: bool = False) -> dict:
         """Ray resources of a replica or actor: its GPUs in the cluster; on a laptop a few CPUs or
-        none (every reserved CPU is one fewer for the other deployments)."""
+        none (every reserved CPU is one fewer for the other deployments). `blocking`: a Serve
+        deployment whose async methods block, given an event loop of its own (OWN_LOOP)."""
+        own_loop = OWN_LOOP if blocking else {}
         if self.profile == "cpu":
-            return {"num_cpus": laptop_cpus}
-        return {"num_gpus": num_gpus} if num_gpus else {}
+            return {"num_cpus": laptop_cpus, **own_loop}
+        return {"num_gpus": num_gpus, **own_loop} if num_gpus else dict(own_loop)
 
     def device(self, num_gpus: float) -> str:
         """Where a model with `num_gpus` GPUs runs: torch's device name."""

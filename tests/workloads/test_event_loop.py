@@ -2,21 +2,29 @@
 SERVE_ENV) Ray 2.60 runs user code on the replica's main loop (serve/_private/constants.py:1108-1112:
 RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD defaults to 0 there), so blocking work in an `async def`
 stalls request intake, health checks and metrics. Sync methods are safe: Serve runs them in a thread
-pool (RAY_SERVE_RUN_SYNC_IN_THREADPOOL, on by default; replica.py `call_user_method`). Each async
-method that does blocking work is run here, undecorated, with a slow stand-in, while a ticker on
-the same loop must keep ticking."""
+pool (RAY_SERVE_RUN_SYNC_IN_THREADPOOL, on by default; replica.py `call_user_method`).
+
+An async method that blocks either runs its blocking work in a thread (the multiplexed store reads:
+run here undecorated with a slow stand-in while a ticker on the same loop must keep ticking), or its
+deployment runs user code on a loop of its own (OWN_LOOP: the embedding model, whose serve.batch
+needs a loop that waits for the model): a real replica must then answer its health check while a
+request blocks it."""
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
+import ray
 from pyarrow import fs
+from ray import serve
 
-from workloads.serving.embeddings import Embedder
+from workloads.config import OWN_LOOP, EmbeddingAppArgs
+from workloads.serving.embeddings import build_app
 from workloads.serving.multiplex import ModelNotFound, multiplexed_classifiers
 
 SLOW_S = 0.5
+BLOCK_S = 3.0
 
 
 async def _ticks_during(work) -> int:
@@ -37,26 +45,49 @@ async def _ticks_during(work) -> int:
     return ticks
 
 
-class SlowModel:
-    def encode(self, texts, **_):
-        time.sleep(SLOW_S)
-        return np.zeros((len(texts), 4))
-
-    def tokenizer(self, texts):
-        return {"input_ids": [[0] for _ in texts]}
-
-
 class SlowStore:
     def get_file_info(self, path):
         time.sleep(SLOW_S)
         return fs.FileInfo(path, fs.FileType.NotFound)
 
 
-def test_the_embedding_model_runs_off_the_event_loop():
-    embedder = object.__new__(Embedder.func_or_class)
-    embedder.model = SlowModel()
-    batch = Embedder.func_or_class.embed.__wrapped__(embedder, ["a", "b"])  # the method under @serve.batch
-    assert asyncio.run(_ticks_during(batch)) >= SLOW_S / 0.01 / 2
+@serve.deployment
+class Blocking:
+    async def __call__(self) -> str:
+        time.sleep(BLOCK_S)  # a model call
+        return "done"
+
+
+@pytest.mark.parametrize("own_loop", [True, False])
+def test_a_replica_whose_user_code_blocks_on_its_own_loop_still_answers_health_checks(serve_url, own_loop):
+    """The other way round (own_loop False) shows what the test detects: the check waits for the call."""
+    name = f"blocking-{own_loop}"
+    options = EmbeddingAppArgs(profile="cpu").actor_options(blocking=own_loop)
+    handle = serve.run(Blocking.options(ray_actor_options=options).bind(), name=name, route_prefix=None)
+    try:
+        [replica] = [
+            ray.get_actor(actor["name"], namespace=actor["namespace"])
+            for actor in ray.util.list_named_actors(all_namespaces=True)
+            if actor["name"].startswith(f"SERVE_REPLICA::{name}#")
+        ]
+        with ThreadPoolExecutor(1) as caller:
+            call = caller.submit(lambda: handle.remote().result(timeout_s=4 * BLOCK_S))
+            slowest = 0.0
+            while not call.done():  # ends with the call (result's timeout)
+                started = time.monotonic()
+                ray.get(replica.check_health.remote(), timeout=4 * BLOCK_S)
+                slowest = max(slowest, time.monotonic() - started)
+            assert call.result() == "done"
+    finally:
+        serve.delete(name)
+    assert slowest < BLOCK_S / 3 if own_loop else slowest > BLOCK_S / 3
+
+
+def test_the_embedding_model_runs_on_a_loop_of_its_own():
+    app = build_app(EmbeddingAppArgs(profile="cpu").model_dump())
+    # Ray's Application has no public accessor for what it binds: the ingress's first argument.
+    embedder = app._bound_deployment.init_args[0]._bound_deployment
+    assert embedder.ray_actor_options["runtime_env"] == OWN_LOOP["runtime_env"]
 
 
 def test_a_multiplexed_model_loads_off_the_event_loop():

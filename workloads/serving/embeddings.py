@@ -32,11 +32,10 @@ class Embedder:
 
     @serve.batch
     async def embed(self, texts: list[str]) -> list[tuple[list[float], int]]:
-        # The model runs in a thread: Serve's throughput mode runs async methods on the replica's own
-        # event loop, which must go on taking requests, health checks and metrics meanwhile.
-        return await asyncio.to_thread(self._embed_batch, texts)
-
-    def _embed_batch(self, texts: list[str]) -> list[tuple[list[float], int]]:
+        # Blocks its loop while the model runs, so it runs on a loop of its own (build_app: OWN_LOOP),
+        # and not in a thread: serve.batch forms a batch every batch_wait_timeout_s while its loop is
+        # free (serve/batching.py@2.60.0:474-492), so batches would stay small; a blocked loop
+        # gathers what arrived meanwhile into the next one.
         vectors = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
         tokens = [len(ids) for ids in self.model.tokenizer(texts)["input_ids"]]
         return [(vector.tolist(), n) for vector, n in zip(vectors, tokens, strict=True)]
@@ -100,7 +99,7 @@ def build_app(args: dict):
     per_replica = 2 * config.max_batch_size
     embedder = Embedder.options(
         **config.autoscaling.deployment_options(at_least=per_replica),
-        ray_actor_options=config.actor_options(config.num_gpus),
+        ray_actor_options=config.actor_options(config.num_gpus, blocking=True),
     ).bind(config.device(config.num_gpus), config.max_batch_size, config.batch_wait_timeout_s)
     # The front only awaits the model's replicas: it takes as many requests as they all can.
     ingress = EmbeddingAPI.options(
