@@ -9,7 +9,7 @@ vLLM replicates heads over a larger TP) x head_dim x 2 bytes (vLLM's KV cache ke
 of the activations unless told otherwise, whatever the weights' dtype). Replicas with a share of a
 GPU each take their share of its memory (gpu_memory_utilization defaults to 0.9 of the share, and
 more is refused in workloads/config.py), so the replicas packed on one GPU fit together when each
-fits its share. Under MPS a client may not take more than the profile's pinnedMemoryLimit.
+fits its share.
 
 Decode floor: each output token reads every weight once; the TP ranks read their shards at the same
 time and the PP stages one after the other, so one sequence's token takes at least
@@ -39,7 +39,6 @@ from workloads.facts import BYTES_PER_PARAM
 GIB = 2**30
 RUNTIME_GIB = 1.0  # per GPU: activations of vLLM's profiling pass, CUDA graphs, the CUDA context (an estimate)
 KV_BYTES = 2
-QUANTITY_BYTES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 class Range(Model):
@@ -54,7 +53,7 @@ class ModelFit(Model):
     accelerator: str
     placement: str = Field(description="TP and PP sizes, or its share of a GPU")
     weights_gib_per_gpu: float
-    usable_gib_per_gpu: float = Field(description="GPU memory x gpu_memory_utilization (capped by MPS)")
+    usable_gib_per_gpu: float = Field(description="GPU memory x gpu_memory_utilization")
     utilization: float
     max_model_len: int
     sequences: int
@@ -144,22 +143,14 @@ def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
     return len(free)
 
 
-def _bytes(quantity: str) -> float:
-    for suffix, factor in QUANTITY_BYTES.items():
-        if quantity.endswith(suffix):
-            return float(quantity.removesuffix(suffix)) * factor
-    return float(quantity)
-
-
-def model_fit(model: LLMModel, accelerator: str, pinned_limit: str | None = None) -> ModelFit:
-    """`model` (with complete facts) on `accelerator`, optionally under an MPS memory limit."""
+def model_fit(model: LLMModel, accelerator: str) -> ModelFit:
+    """`model` (with complete facts) on `accelerator`."""
     facts, gpu = model.model_facts(), ACCELERATORS[accelerator]
     tp, pp = model.tensor_parallel_size, model.pipeline_parallel_size
     weights = facts.params_b * 1e9 * BYTES_PER_PARAM[facts.dtype]
     kv_per_token = 2 * math.ceil(facts.layers / pp) * max(1, facts.kv_heads // tp) * facts.head_dim * KV_BYTES
     length = model.max_model_len or facts.max_position
-    memory = min(gpu.memory_gib, _bytes(pinned_limit) / GIB) if pinned_limit else gpu.memory_gib
-    usable = memory * model.memory_utilization
+    usable = gpu.memory_gib * model.memory_utilization
     weights_gib = weights / (tp * pp) / GIB
     placement = f"TP={tp}" + (f" x PP={pp}" if pp > 1 else "")
     return ModelFit(
@@ -187,20 +178,10 @@ def _model_errors(path: str, model: LLMModel, placement: Placement) -> tuple[lis
         ], []
     if model.max_model_len and model.max_model_len > facts.max_position:
         return [f"{path}.max_model_len: {model.max_model_len} is above the model's context of {facts.max_position}"], []
-    profile = placement.profile
-    limit = profile.pinned_memory_limit if profile and profile.sharing == "mps" else None
     errors, fits = [], []
     for accelerator in placement.accelerators:
         gpu = ACCELERATORS[accelerator]
-        if limit and gpu.memory_gib * model.memory_utilization > (limit_gib := _bytes(limit) / GIB):
-            most = math.floor(limit_gib / gpu.memory_gib * 100) / 100
-            errors.append(
-                f"{path}.gpu_memory_utilization: vLLM would take {model.memory_utilization:g} x"
-                f" {gpu.memory_gib:.1f} GiB of each {accelerator}, above the {profile.name} profile's"
-                f" pinnedMemoryLimit {limit}: set it to at most {most:g}"
-            )
-            continue
-        fit = model_fit(model, accelerator, limit)
+        fit = model_fit(model, accelerator)
         fits.append(fit)
         if not fit.fits:
             errors.append(f"{path}: {fit.problem()}")
@@ -219,10 +200,17 @@ def _demand(replica_gpus: list[float]) -> str:
 
 
 def workload_capacity(
-    path: str, name: str, args: Args, placement: Placement, replicas: Replicas, others: int, quota_gpus: int
+    path: str,
+    name: str,
+    args: Args,
+    placement: Placement,
+    replicas: Replicas,
+    fewest: int,
+    others: int,
+    quota_gpus: int,
 ) -> tuple[WorkloadCapacity, list[str], list[str]]:
-    """A workload's capacity, errors and warnings, beside the other workloads' `others` GPUs at
-    their smallest."""
+    """A workload's capacity, errors and warnings at its `fewest` workers (replicas.min, or a queued
+    job's fixed size), beside the other workloads' `others` GPUs at their smallest."""
     source, per_worker = placement.source, placement.gpus
     errors, fits = [], []
     if isinstance(args, LLMAppArgs) and args.profile == "cluster":
@@ -263,9 +251,7 @@ def workload_capacity(
         workersNeeded=Range(**needed),
         workersPossible=possible,
         limits=[f"{what}: {n}" for what, n in limits.items()],
-        gpuCostPerHour=None
-        if price is None
-        else Range(min=round(replicas.min * price, 2), max=round(possible * price, 2)),
+        gpuCostPerHour=None if price is None else Range(min=round(fewest * price, 2), max=round(possible * price, 2)),
         models=fits,
     )
     return capacity, errors, warnings

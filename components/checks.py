@@ -4,7 +4,7 @@ names the team's key path."""
 
 from pydantic.alias_generators import to_camel
 
-from components.config import TeamStack, Workers, Workload
+from components.config import Job, TeamStack, Workers, Workload
 from components.contract import PlatformExports
 from components.gpu import machine_shape
 from components.placement import Placement
@@ -77,4 +77,23 @@ def _args_errors(path: str, workload: Workload, placement: Placement, platform: 
         platform.gateway_class_name
     ):
         errors.append(f"{path}.upgradeStrategy: incremental upgrades need the platform's cluster.gatewayApi")
+    return errors
+
+
+def queued_job_errors(path: str, job: Job, workers: int, placement: Placement) -> list[str]:
+    """A queued job's errors. Its size is what its payload needs (`workers`): Kueue reserves quota
+    for every worker it renders, so `workers.replicas` must allow that size. Kueue frees its quota
+    the moment it ends (its Workload finishes), so its Ray cluster must go then, not after a TTL."""
+    errors, replicas = [], job.workers.replicas
+    if not replicas.min <= workers <= replicas.max:
+        errors.append(
+            f"{path}.workers.replicas: a queued job runs at the size its payload needs, {workers} worker(s) of"
+            f" {placement.gpus} GPU(s) from {placement.source}, but workers.replicas is {replicas.min}..{replicas.max}"
+        )
+    if job.ttl_seconds_after_finished:
+        errors.append(
+            f"{path}.ttlSecondsAfterFinished: {job.ttl_seconds_after_finished}, but Kueue frees a queued job's quota"
+            " when it ends, and its Ray cluster would hold the GPUs that long while Kueue admits the next job onto"
+            " them; leave it 0 (the submitter Job and Cloud Logging keep the logs)"
+        )
     return errors

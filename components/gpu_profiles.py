@@ -12,18 +12,15 @@ from components.conventions import DRA_DRIVER, GPU_CLAIM, GPU_DEVICE_CLASS, NVID
 
 
 class TimeSlicingConfig(Model):
-    interval: Literal["Default", "Short", "Medium", "Long"] | None = None
-
-
-class MpsConfig(Model):
-    default_active_thread_percentage: int | None = None
-    default_pinned_device_memory_limit: str | None = None
+    # Always set: the driver's TimeSlicingConfig.Validate calls Validate on the *pointer* Interval
+    # (validate.go@v25.12.0:57-58), and its Normalize fills the default in only where the whole
+    # config is absent (gpuconfig.go:56-72): `timeSlicingConfig: {}` would panic the kubelet plugin.
+    interval: Literal["Default", "Short", "Medium", "Long"] = "Default"
 
 
 class GpuSharing(Model):
-    strategy: Literal["TimeSlicing", "MPS"]
-    time_slicing_config: TimeSlicingConfig | None = None
-    mps_config: MpsConfig | None = None
+    strategy: Literal["TimeSlicing"]  # the driver's MPS needs a shell on GKE's COS driver root (config refuses it)
+    time_slicing_config: TimeSlicingConfig
 
 
 class GpuConfig(Model):
@@ -35,13 +32,8 @@ class GpuConfig(Model):
 def gpu_config(profile: GpuClaim) -> GpuConfig | None:
     """The driver configuration of a profile; exclusive GPUs need none."""
     if profile.sharing == "time-sliced":
-        return GpuConfig(sharing=GpuSharing(strategy="TimeSlicing", timeSlicingConfig={"interval": profile.interval}))
-    if profile.sharing == "mps":
-        mps = MpsConfig(
-            defaultActiveThreadPercentage=profile.active_thread_percentage,
-            defaultPinnedDeviceMemoryLimit=profile.pinned_memory_limit,
-        )
-        return GpuConfig(sharing=GpuSharing(strategy="MPS", mpsConfig=mps))
+        slicing = TimeSlicingConfig(**({"interval": profile.interval} if profile.interval else {}))
+        return GpuConfig(sharing=GpuSharing(strategy="TimeSlicing", timeSlicingConfig=slicing))
     return None
 
 
@@ -57,5 +49,4 @@ def claim_template_spec(profile: GpuClaim) -> dict:
 
 def driver_feature_gates(profiles: list[GpuProfile]) -> dict[str, bool]:
     """The DRA driver's alpha gates that the profiles' sharing strategies need."""
-    sharing = {profile.sharing for profile in profiles}
-    return {"TimeSlicingSettings": "time-sliced" in sharing, "MPSSupport": "mps" in sharing}
+    return {"TimeSlicingSettings": any(profile.sharing == "time-sliced" for profile in profiles)}

@@ -19,6 +19,7 @@ from components.capacity import (
     WorkloadCapacity,
     platform_capacity,
     team_capacity,
+    workers_needed,
     workload_capacity,
 )
 from components.config import ConfigError, GpuNodePool, Job, PlatformStack, Service, TeamStack
@@ -166,20 +167,24 @@ class WorkloadPlan(PayloadRun):
 
     placement: Placement
     queue: str | None  # a queued job's LocalQueue (team.kueue); None: not queued
+    # A queued job runs at a fixed size: Kueue refuses a queued Ray cluster that autoscales (unless
+    # it is an elastic job) and reserves quota for every worker it renders, so it gets the workers
+    # its payload's actors need at their most, all at once, and Ray's autoscaler stays off.
+    fixed_workers: int | None = None
     capacity: WorkloadCapacity | None = None  # filled in once every workload is placed
 
     @property
     def fixed_size(self) -> bool:
-        """A queued job runs at a fixed size: Kueue refuses a queued Ray cluster that autoscales
-        (unless it is an elastic job), so its workers.replicas.max workers start at once and
-        Ray's autoscaler stays off."""
-        return self.queue is not None
+        return self.fixed_workers is not None
 
     @property
     def fewest_workers(self) -> int:
         """Worker pods it holds at its smallest."""
-        replicas = self.spec.workers.replicas
-        return replicas.max if self.fixed_size else replicas.min
+        return self.fixed_workers if self.fixed_workers is not None else self.spec.workers.replicas.min
+
+    @property
+    def most_workers(self) -> int:
+        return self.fixed_workers if self.fixed_workers is not None else self.spec.workers.replicas.max
 
     @property
     def fewest_gpus(self) -> int:
@@ -211,13 +216,19 @@ def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
             continue
         placement = Placement.resolve(workload.workers, platform)
         errors += checks.workload_errors(path, workload, placement, platform)
+        args = workload.args.on_gpus(placement.ray_type)
+        queued = config.team.kueue and isinstance(workload, Job)
+        fixed = workers_needed(args.replica_gpus("max"), placement.gpus) if queued else None
+        if queued:
+            errors += checks.queued_job_errors(path, workload, fixed, placement)
         placed.append(
             WorkloadPlan(
                 path=path,
                 spec=workload,
-                args=workload.args.on_gpus(placement.ray_type),
+                args=args,
                 placement=placement,
-                queue=placement.source if config.team.kueue and isinstance(workload, Job) else None,
+                queue=placement.source if queued else None,
+                fixed_workers=fixed,
             )
         )
     if errors:
@@ -277,7 +288,14 @@ def _capacity(
     total = sum(w.fewest_gpus for w in workloads)
     for w in workloads:
         report, workload_errors, workload_warnings = workload_capacity(
-            w.path, w.name, w.args, w.placement, w.spec.workers.replicas, total - w.fewest_gpus, config.team.quota.gpus
+            w.path,
+            w.name,
+            w.args,
+            w.placement,
+            w.spec.workers.replicas,
+            w.fewest_workers,
+            total - w.fewest_gpus,
+            config.team.quota.gpus,
         )
         reports.append(report)
         errors += workload_errors

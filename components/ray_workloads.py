@@ -70,8 +70,8 @@ def _container(
 def cluster_spec(
     workload: WorkloadPlan, image: str, secret_name: str, gcs: GcsFaultToleranceOptions | None = None
 ) -> RayClusterSpec:
-    """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and
-    workers.replicas.max workers from the start."""
+    """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and all
+    its workers from the start."""
     spec, placement = workload.spec, workload.placement
     env = _env(workload, secret_name)
     head = HeadGroupSpec(
@@ -101,7 +101,7 @@ def cluster_spec(
         groupName=WORKER_GROUP,
         replicas=workload.fewest_workers,
         minReplicas=workload.fewest_workers,
-        maxReplicas=workers.replicas.max,
+        maxReplicas=workload.most_workers,
         resources=_ray_resources(placement),
         template={"spec": pod},
     )

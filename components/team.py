@@ -8,6 +8,33 @@ from components.conventions import DEVICE_PLUGIN_GPU, GPU_DEVICE_CLASS, KUEUE_AP
 from components.gpu_profiles import claim_template_spec
 from components.plan import TeamPlan
 
+READ = ["get", "list", "watch"]
+# What the team's group may do in its own namespace, and nothing more. The built-in `edit` role is
+# not it: KubeRay's chart roles do not aggregate into it, and Kueue's give it only read rights on
+# ray.io objects, so `edit` cannot even list rayservices.
+MEMBER_RULES = [
+    # its RayServices, RayJobs and their RayClusters
+    {
+        "apiGroups": ["ray.io"],
+        "resources": ["rayservices", "rayjobs", "rayclusters"],
+        "verbs": [*READ, "create", "update", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["ray.io"],
+        "resources": ["rayservices/status", "rayjobs/status", "rayclusters/status"],
+        "verbs": ["get"],
+    },
+    # their pods, logs and Services; the dashboard through `kubectl port-forward`
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "events"], "verbs": READ},
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+    # a RayJob's submitter Job (the driver's logs), and why a queued job waits
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": READ},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads", "localqueues"], "verbs": READ},
+    # a Ray cluster's auth token: KubeRay's Secret named after the RayCluster (a generated name, so
+    # no resourceNames); `get` by name only, no list
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+]
+
 
 class Team(pulumi.ComponentResource):
     def __init__(self, plan: TeamPlan, kubeconfig: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
@@ -64,10 +91,16 @@ class Team(pulumi.ComponentResource):
             opts=in_cluster,
         )
         if team.group:
+            role = k8s.rbac.v1.Role(
+                f"{team.name}-member-role",
+                metadata={"name": "team-member", "namespace": ns},
+                rules=MEMBER_RULES,
+                opts=in_cluster,
+            )
             k8s.rbac.v1.RoleBinding(
-                f"{team.name}-editors",
-                metadata={"name": "team-edit", "namespace": ns},
-                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                f"{team.name}-members",
+                metadata={"name": "team-member", "namespace": ns},
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata["name"]},
                 subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": team.group}],
                 opts=in_cluster,
             )

@@ -3,7 +3,8 @@ ingress to the team's pods except what a Ray cluster needs, so that no other tea
 Ray heads (the dashboard and Jobs API would run code as the team's identity).
 
     from the team's own namespace      everything (heads, workers, the RayJob submitter)
-    from the KubeRay operator          the heads' dashboard, 8265 (job submission, Serve status)
+    from the KubeRay operator          the heads' dashboard, 8265 (jobs, Serve status), and Serve,
+                                       8000 (its /-/healthz check of a RayService's head, by pod IP)
     from Managed Prometheus            the metrics ports, 8080 (heads also 44217, 44227)
     from team.serveClients, Gateway    Serve's HTTP port, 8000
 """
@@ -48,7 +49,7 @@ def policies(plan: TeamPlan) -> dict[str, dict]:
         "allow-kuberay-operator": {
             "podSelector": heads,
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": _from_namespaces([KUBERAY_NAMESPACE]), "ports": _ports(DASHBOARD_PORT)}],
+            "ingress": [{"from": _from_namespaces([KUBERAY_NAMESPACE]), "ports": _ports(DASHBOARD_PORT, SERVE_PORT)}],
         },
         "allow-metrics": {
             "podSelector": {"matchExpressions": [{"key": RAY_NODE_TYPE_LABEL, "operator": "Exists"}]},

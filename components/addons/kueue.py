@@ -33,6 +33,10 @@ COHORT = "rayplane"
 # Quota accounting of DRA devices (Kueue's kube_features.go; beta, on by default since 0.18: set
 # anyway, so that a changed default cannot turn it off).
 DRA_GATE = "KueueDRAIntegration"
+# Off: the DRA driver's chart gives the GPU DeviceClass `extendedResourceName: nvidia.com/gpu`, and
+# with this gate (beta, on by default since 0.19) Kueue would charge every device-plugin
+# `nvidia.com/gpu` request to that class's quota resource, which no device-plugin queue covers.
+EXTENDED_RESOURCE_GATE = "KueueDRAIntegrationExtendedResource"
 
 
 class ResourceQuota(Model):
@@ -127,7 +131,7 @@ def values(config: PlatformStack) -> KueueValues:
     if config.dra_pools:
         mappings = [{"name": KUEUE_DRA_GPU, "deviceClassNames": [GPU_DEVICE_CLASS]}]
         kueue_config = KueueConfiguration(resources={"deviceClassMappings": mappings})
-        gates = [{"name": DRA_GATE, "enabled": True}]
+        gates = [{"name": DRA_GATE, "enabled": True}, {"name": EXTENDED_RESOURCE_GATE, "enabled": False}]
     manager_config = yaml.safe_dump(kueue_config.model_dump(by_alias=True, exclude_none=True))
     return KueueValues(
         controllerManager=ControllerManager(featureGates=gates),

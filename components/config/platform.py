@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.config.base import PROJECT, QUANTITY, REGION, ZONE, Model, Name, Zone, max_not_below
+from components.config.base import PROJECT, REGION, ZONE, Model, Name, Zone, max_not_below
 from components.conventions import SYSTEM_POOL
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
 from components.regions import GKE_MAX_NODES_PER_ZONE, location_error, zones_of
@@ -190,11 +190,16 @@ class GpuNodePool(Model):
         return count
 
 
-MIG_REFUSED = (
-    f"mig is not supported: the NVIDIA DRA driver {NVIDIA_DRA_DRIVER} hands out only MIG devices that already exist"
-    " (its dynamic MIG is an alpha gate) and GKE's own MIG partitioning cannot be combined with DRA, so a MIG claim"
-    " would stay pending forever; use exclusive, time-sliced or mps"
-)
+REFUSED_SHARING = {
+    "mig": f"mig is not supported: the NVIDIA DRA driver {NVIDIA_DRA_DRIVER} hands out only MIG devices that already"
+    " exist (its dynamic MIG is an alpha gate) and GKE's own MIG partitioning cannot be combined with DRA, so a MIG"
+    " claim would stay pending forever; use exclusive or time-sliced",
+    # templates/mps-control-daemon.tmpl.yaml@v25.12.0:26 runs `chroot /driver-root sh`; GKE's COS driver
+    # root has no shell (NVIDIA/k8s-dra-driver-gpu#469, fixed after this release by #889).
+    "mps": f"mps is not supported: the NVIDIA DRA driver {NVIDIA_DRA_DRIVER} starts each MPS control daemon with a"
+    " shell inside the NVIDIA driver root, which on GKE's COS nodes has none, so an MPS claim's pods would never"
+    " start; use exclusive or time-sliced",
+}
 
 
 class GpuClaim(Model):
@@ -213,26 +218,20 @@ class GpuClaim(Model):
     )
     count: int = Field(1, ge=1, description="GPUs per claim, that is per worker pod (e.g. 2 for TP=2)")
     interval: Literal["Default", "Short", "Medium", "Long"] | None = Field(
-        None, description="time-sliced: the time slice"
-    )
-    active_thread_percentage: int | None = Field(None, ge=1, le=100, description="mps: share of SMs per client")
-    pinned_memory_limit: str | None = Field(
-        None, pattern=QUANTITY.pattern, description="mps: device memory per client (e.g. 10Gi)"
+        None, description="time-sliced: the time slice (the driver's `Default` when not set)"
     )
 
     @field_validator("sharing")
     @classmethod
-    def _no_mig(cls, sharing: str) -> str:
-        if sharing == "mig":
-            raise ValueError(MIG_REFUSED)
+    def _supported(cls, sharing: str) -> str:
+        if sharing in REFUSED_SHARING:
+            raise ValueError(REFUSED_SHARING[sharing])
         return sharing
 
     @model_validator(mode="after")
     def _options_fit_sharing(self) -> "GpuClaim":
-        options = {"interval": "time-sliced", "active_thread_percentage": "mps", "pinned_memory_limit": "mps"}
-        for option, mode in options.items():
-            if getattr(self, option) is not None and self.sharing != mode:
-                raise ValueError(f"{to_camel(option)} only applies to sharing: {mode}")
+        if self.interval is not None and self.sharing != "time-sliced":
+            raise ValueError("interval only applies to sharing: time-sliced")
         return self
 
     def unfit(self, pool: GpuNodePool) -> str | None:

@@ -53,7 +53,9 @@ class Team(Model):
         " platform namespace",
     )
     group: str | None = Field(
-        None, description="Google group (e-mail) given the `edit` role in the team's namespace only"
+        None,
+        description="Google group (e-mail) that may manage the team's Ray objects, read their pods, logs and"
+        " auth tokens, in the team's namespace only",
     )
     gpu_profiles: list[str] = Field([], description="the platform's GPU profiles this team claims GPUs with")
     read_buckets: list[Bucket] = Field(
@@ -97,7 +99,7 @@ class Team(Model):
         if group is not None and (group.startswith("system:") or not EMAIL.match(group)):
             raise ValueError(
                 f"{group!r} is not a Google group's e-mail address (a Kubernetes group such as"
-                " system:authenticated would give edit to everyone it covers)"
+                " system:authenticated would give its rights to everyone it covers)"
             )
         return group
 
@@ -191,7 +193,12 @@ class Job(Workload):
 
     active_deadline_seconds: int = Field(4 * 3600, ge=60, description="the job fails after this long")
     backoff_limit: int = Field(0, ge=0, description="retries of a failed job")
-    ttl_seconds_after_finished: int = Field(3600, ge=0, description="the Ray cluster goes this long after the end")
+    ttl_seconds_after_finished: int = Field(
+        0,
+        ge=0,
+        description="the Ray cluster goes this long after the end (0 for a queued job: Kueue frees its quota then);"
+        " the submitter Job, kept, has the driver's logs",
+    )
 
 
 class TeamStack(Model):

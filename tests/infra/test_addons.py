@@ -61,8 +61,7 @@ def test_dra_driver_runs_only_on_dra_gpu_pools():
 
 def test_sharing_feature_gates_follow_the_profiles():
     assert release(rendered("dev"), "nvidia-dra-driver")["inputs"]["values"]["featureGates"] == {
-        "TimeSlicingSettings": True,
-        "MPSSupport": True,
+        "TimeSlicingSettings": True
     }
     assert release(rendered("prod"), "nvidia-dra-driver")["inputs"]["values"]["featureGates"] == {
         "TimeSlicingSettings": True
@@ -88,13 +87,10 @@ GPU_CONFIG = {"apiVersion": "resource.nvidia.com/v1beta1", "kind": "GpuConfig"}
             {"deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 1},
             {"strategy": "TimeSlicing", "timeSlicingConfig": {"interval": "Long"}},
         ),
-        (
-            {"name": "mps", "sharing": "mps", "activeThreadPercentage": 25, "pinnedMemoryLimit": "10Gi"},
+        (  # the driver's Default, written out: it cannot take an empty timeSlicingConfig (gpu_profiles.py)
+            {"name": "ts-default", "sharing": "time-sliced"},
             {"deviceClassName": "gpu.nvidia.com", "allocationMode": "ExactCount", "count": 1},
-            {
-                "strategy": "MPS",
-                "mpsConfig": {"defaultActiveThreadPercentage": 25, "defaultPinnedDeviceMemoryLimit": "10Gi"},
-            },
+            {"strategy": "TimeSlicing", "timeSlicingConfig": {"interval": "Default"}},
         ),
     ],
 )

@@ -113,7 +113,7 @@ def test_declared_facts_size_a_model_no_preset_knows():
     assert llm(model_id="my-model").model_facts().missing() == list(facts)
 
 
-# -- sharing: replicas with a share of one GPU, and MPS clients
+# -- sharing: replicas with a share of one GPU
 
 
 def test_a_share_of_a_gpu_takes_that_share_of_its_memory_so_packed_replicas_fit_together():
@@ -129,16 +129,9 @@ def test_a_share_of_a_gpu_takes_that_share_of_its_memory_so_packed_replicas_fit_
         llm(preset="qwen2.5-1.5b", num_gpus=0.5, gpu_memory_utilization=0.6)
 
 
-def test_an_mps_client_is_sized_within_its_pinned_memory_limit():
-    model = llm(preset="qwen2.5-0.5b", max_model_len=4096, num_gpus=0.4)
-    capped = model_fit(model, "nvidia-l4", pinned_limit="10Gi")
-    assert capped.usable_gib_per_gpu == pytest.approx(10 * 0.36, abs=0.01) and capped.fits
-    assert not model_fit(model.model_copy(update={"max_model_len": 32768}), "nvidia-l4", pinned_limit="10Gi").fits
-
-
 def _with_profile(profile: str, **model) -> dict:
     values = stack_values("search-dev")
-    values["rayplane:team"]["gpuProfiles"] = ["l4-whole", "l4-shared", "l4-mps"]
+    values["rayplane:team"]["gpuProfiles"] = ["l4-whole", "l4-shared"]
     chat = values["rayplane:services"][1]
     chat["workers"]["gpuProfile"] = profile
     chat["args"]["models"][0].update(model)
@@ -151,8 +144,6 @@ def _with_profile(profile: str, **model) -> dict:
         ("l4-whole", {}, 22.49 * 0.9),  # exclusive
         # time-sliced: two replicas share the worker's L4 (each with KV cache for 16 sequences)
         ("l4-shared", {"num_gpus": 0.5, "max_num_seqs": 16}, 22.49 * 0.45),
-        # mps: capped at pinnedMemoryLimit 10Gi
-        ("l4-mps", {"gpu_memory_utilization": 0.44, "max_model_len": 2048, "max_num_seqs": 4}, 10 * 0.44),
     ],
 )
 def test_each_sharing_mode_renders_with_the_memory_it_really_gives(profile, model, usable):
@@ -166,7 +157,6 @@ def test_each_sharing_mode_renders_with_the_memory_it_really_gives(profile, mode
     [
         ("l4-whole", {"max_model_len": 32768, "max_num_seqs": 64}, "but max_model_len 32768 x 64 sequences needs"),
         ("l4-shared", {"num_gpus": 0.25, "max_model_len": 32768}, "at 0.25 of a GPU on nvidia-l4"),
-        ("l4-mps", {}, "above the l4-mps profile's pinnedMemoryLimit 10Gi: set it to at most 0.44"),
     ],
 )
 def test_each_sharing_mode_refuses_what_does_not_fit(profile, model, error):
@@ -211,7 +201,7 @@ def test_a_maximum_autoscaling_cannot_reach_is_a_warning_with_the_numbers():
     warning = (
         "services[1]: autoscaling can never reach its maximum (12 x 0.5 GPU), which needs 6 worker(s) of 1 GPU(s)"
         " from l4-shared; at most 4 can run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less"
-        " the other workloads' 8: 8)"
+        " the other workloads' 5: 11)"  # chat's 2 x 2 GPUs, reindex's 1 (queued: the one GPU its actor needs)
     )
     assert result.warnings == [warning] and result.outputs["capacity"]["warnings"] == [warning]
     assert rendered("search-prod").warnings == []
@@ -219,10 +209,10 @@ def test_a_maximum_autoscaling_cannot_reach_is_a_warning_with_the_numbers():
 
 def test_the_team_quota_caps_a_workload_beside_the_others():
     values = stack_values("search-prod")
-    values["rayplane:team"]["quota"]["gpus"] = 12  # chat (2 GPUs a worker) beside embed's 1 and reindex's 4
+    values["rayplane:team"]["quota"]["gpus"] = 9  # chat (2 GPUs a worker) beside embed's 1 and reindex's 1
     [warning] = render_values("search-prod", values).warnings
     assert "services[0]: autoscaling can never reach its maximum (4 x 2 GPU)" in warning
-    assert "team.quota.gpus 12 less the other workloads' 5: 3" in warning
+    assert "team.quota.gpus 9 less the other workloads' 2: 3" in warning
 
 
 def test_scale_reports_replicas_and_workers_at_min_and_max():

@@ -59,7 +59,7 @@ def test_profiles_resolve_to_the_pools_that_can_satisfy_them():
             [
                 {"name": "one"},
                 {"name": "two", "count": 2},
-                {"name": "mps", "sharing": "mps", "pinnedMemoryLimit": "8Gi"},
+                {"name": "sliced", "sharing": "time-sliced"},
             ],
         )
     )

@@ -14,7 +14,7 @@ from components import gpu_profiles
 from components.addons import kueue as kueue_addon
 from components.config import ConfigError
 from components.config.platform import KUBERAY_FEATURE_GATES
-from components.conventions import DRA_LABELS
+from components.conventions import DEVICE_PLUGIN_GPU, DRA_LABELS, GPU_DEVICE_CLASS, KUEUE_DRA_GPU
 from components.gpu import ACCELERATORS
 from policies import admission
 from tests.infra import upstream
@@ -67,7 +67,8 @@ def test_every_queued_rayjob_is_one_kueue_admits_and_runs_at_a_fixed_size():
         cluster = job["spec"]["rayClusterSpec"]
         [group] = cluster["workerGroupSpecs"]
         assert cluster["enableInTreeAutoscaling"] is False and "autoscalerOptions" not in cluster
-        assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 4  # workers.replicas.max
+        # what its payload needs: one model actor of 1 GPU (workers.replicas 0..4 allows it)
+        assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 1
     # RayServices never carry a queue label: Kueue does not manage them (manageJobsWithoutQueueName: false)
     config = yaml.safe_load(release_values("prod", "kueue")["managerConfig"]["controllerManagerConfigYaml"])
     assert config["manageJobsWithoutQueueName"] is False
@@ -118,6 +119,29 @@ def test_kueue_gates_exist_and_dra_quota_accounting_is_on_with_dra_pools():
         gates = release_values(stack, "kueue")["controllerManager"]["featureGates"]
         assert {g["name"] for g in gates} <= known
         assert {"name": kueue_addon.DRA_GATE, "enabled": True} in gates  # prod has dra pools
+
+
+def test_kueue_charges_a_device_plugin_gpu_request_to_the_device_plugin_queues():
+    """The DRA driver's chart gives the GPU DeviceClass `extendedResourceName: nvidia.com/gpu` under
+    resource.k8s.io/v1 (templates/deviceclass-gpu.yaml@v25.12.0:12-14, no value turns it off). With
+    Kueue's KueueDRAIntegrationExtendedResource (kube_features.go@v0.19.2:748-751, beta, on) Kueue looks
+    up the DeviceClass of a pod's extended resource and charges the request to that class's mapped
+    quota name (pkg/dra/extended_resources.go@v0.19.2:134-157): a device-plugin pod's nvidia.com/gpu
+    would count as our DRA resource, which the device-plugin queues do not cover, and never be admitted."""
+    template = upstream.text("nvidia-dra-driver/deviceclass-gpu.yaml.txt")
+    assert f"name: {GPU_DEVICE_CLASS}" in template and f"extendedResourceName: {DEVICE_PLUGIN_GPU}" in template
+    features = upstream.text("kueue/kube_features.go.txt")
+    assert re.search(
+        rf"{kueue_addon.EXTENDED_RESOURCE_GATE}: {{\n(.*\n)*?.*Default: true, PreRelease: featuregate.Beta", features
+    )
+    prod = yaml.safe_load(release_values("prod", "kueue")["managerConfig"]["controllerManagerConfigYaml"])
+    assert prod["resources"]["deviceClassMappings"] == [{"name": KUEUE_DRA_GPU, "deviceClassNames": [GPU_DEVICE_CLASS]}]
+    gates = release_values("prod", "kueue")["controllerManager"]["featureGates"]
+    assert {"name": kueue_addon.EXTENDED_RESOURCE_GATE, "enabled": False} in gates
+    # so a device-plugin worker's request is charged as itself, which its pool's queue covers
+    queues = {m["metadata"]["name"]: m for m in rendered("prod").manifests() if m["kind"] == "ClusterQueue"}
+    covered = {name: set(q["spec"]["resourceGroups"][0]["coveredResources"]) for name, q in queues.items()}
+    assert DEVICE_PLUGIN_GPU in covered["rayplane-prod-h100"] and KUEUE_DRA_GPU in covered["rayplane-prod-l4"]
 
 
 def test_kuberay_gates_exist_and_incremental_upgrades_follow_the_gateway_api():
@@ -179,9 +203,9 @@ def test_the_values_check_catches_a_misspelt_key():
 
 
 def test_dra_driver_gates_are_the_sharing_gates_the_driver_has():
-    # NVIDIA/k8s-dra-driver-gpu v25.12.0 pkg/featuregates/featuregates.go (not vendored):
-    # TimeSlicingSettings and MPSSupport, both alpha, off by default.
-    assert set(release_values("dev", "nvidia-dra-driver")["featureGates"]) == {"TimeSlicingSettings", "MPSSupport"}
+    # NVIDIA/k8s-dra-driver-gpu v25.12.0 pkg/featuregates/featuregates.go:63-76 (not vendored):
+    # TimeSlicingSettings, alpha, off by default (MPSSupport too, but MPS is refused on GKE).
+    assert set(release_values("dev", "nvidia-dra-driver")["featureGates"]) == {"TimeSlicingSettings"}
 
 
 # -- GKE: DRA pools scale from zero; the internal Gateway has its proxy-only subnet
@@ -313,12 +337,31 @@ def test_the_driver_config_we_render_is_the_drivers_own_api():
     assert re.search(r'GpuConfigKind\s+= "GpuConfig"', api)
     literals = [
         *typing.get_args(gpu_profiles.GpuSharing.model_fields["strategy"].annotation),
-        *typing.get_args(typing.get_args(gpu_profiles.TimeSlicingConfig.model_fields["interval"].annotation)[0]),
+        *typing.get_args(gpu_profiles.TimeSlicingConfig.model_fields["interval"].annotation),
     ]
     assert literals and [value for value in literals if f'= "{value}"' not in sharing] == []
     keys = _json_keys(gpu_profiles.GpuSharing) | _json_keys(gpu_profiles.TimeSlicingConfig)
-    keys |= _json_keys(gpu_profiles.MpsConfig)
     assert [key for key in keys if not re.search(rf'json:"{key}[,"]', sharing)] == []
+
+
+def test_every_time_sliced_claim_names_its_interval():
+    """The driver validates a TimeSlicing config by calling a value method through its *pointer*
+    `Interval` (validate.go@v25.12.0:57-58; sharing.go: `Interval *TimeSliceInterval`, omitempty), and
+    fills the default in only where the whole config is absent (gpuconfig.go@v25.12.0:56-72): an empty
+    `timeSlicingConfig` dereferences nil in the kubelet plugin. prod's l4-shared gives no interval."""
+    assert "return c.Interval.Validate()" in upstream.text("nvidia-dra-driver/validate.go.txt")
+    assert re.search(
+        r"Interval \*TimeSliceInterval `json:\"interval,omitempty\"`", upstream.text("nvidia-dra-driver/sharing.go.txt")
+    )
+    sliced = [
+        config["opaque"]["parameters"]["sharing"]
+        for stack in stack_names()
+        for m in rendered(stack).manifests()
+        if m["kind"] == "ResourceClaimTemplate"
+        for config in m["spec"]["spec"]["devices"].get("config", [])
+    ]
+    assert {s["strategy"] for s in sliced} == {"TimeSlicing"}  # MPS is refused (config/platform.py)
+    assert {s["timeSlicingConfig"]["interval"] for s in sliced} == {"Default", "Short"}  # prod and dev l4-shared
 
 
 def test_no_mig_device_is_ever_claimed():

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.config import loading
-from components.config.platform import MIG_REFUSED
+from components.config.platform import REFUSED_SHARING
 from tools import render as render_tool
 from workloads.facts import PRESETS
 
@@ -286,7 +286,7 @@ PLATFORM = [
         "profile-mig",
         "dev",
         {"gpuProfiles": [{"name": "slice", "sharing": "mig"}]},
-        [f"gpuProfiles[0].sharing: {MIG_REFUSED}"],
+        [f"gpuProfiles[0].sharing: {REFUSED_SHARING['mig']}"],
     ),
     Case(
         "profile-mig-key",
@@ -319,10 +319,10 @@ PLATFORM = [
         ["gpuProfiles[0]: interval only applies to sharing: time-sliced"],
     ),
     Case(
-        "profile-mps-threads",
+        "profile-mps",
         "dev",
-        {"gpuProfiles": [{"name": "x", "sharing": "mps", "activeThreadPercentage": 0}]},
-        ["gpuProfiles[0].activeThreadPercentage: Input should be greater than or equal to 1"],
+        {"gpuProfiles": [{"name": "x", "sharing": "mps"}]},
+        [f"gpuProfiles[0].sharing: {REFUSED_SHARING['mps']}"],
     ),
     Case(
         "profile-interval-value",
@@ -434,8 +434,8 @@ TEAM = [
     Case(
         "profile-not-the-teams",
         "search-dev",
-        {"services.0.workers.gpuProfile": "l4-mps"},
-        ["services[0].workers.gpuProfile: 'l4-mps' is not in team.gpuProfiles"],
+        {"services.0.workers.gpuProfile": "l4-long"},
+        ["services[0].workers.gpuProfile: 'l4-long' is not in team.gpuProfiles"],
     ),
     Case(
         "no-such-payload",
@@ -554,7 +554,7 @@ TEAM = [
         "search-dev",
         {"team.group": "system:authenticated"},
         [
-            "team.group: 'system:authenticated' is not a Google group's e-mail address (a Kubernetes group such as system:authenticated would give edit to everyone it covers)"
+            "team.group: 'system:authenticated' is not a Google group's e-mail address (a Kubernetes group such as system:authenticated would give its rights to everyone it covers)"
         ],
     ),
     Case(
@@ -562,7 +562,7 @@ TEAM = [
         "search-dev",
         {"team.group": "search-eng"},
         [
-            "team.group: 'search-eng' is not a Google group's e-mail address (a Kubernetes group such as system:authenticated would give edit to everyone it covers)"
+            "team.group: 'search-eng' is not a Google group's e-mail address (a Kubernetes group such as system:authenticated would give its rights to everyone it covers)"
         ],
     ),
     Case(
@@ -646,7 +646,37 @@ TEAM = [
         {"team.quota.gpus": 1},
         [
             "services[0].workers: a worker gets 2 GPU(s), team.quota.gpus is 1",
-            "team.quota.gpus: the services and jobs at their minimum size request 9 GPU(s), the quota is 1",
+            "team.quota.gpus: the services and jobs at their minimum size request 6 GPU(s), the quota is 1",
+        ],
+    ),
+    # A queued job is as big as its payload needs (Kueue reserves quota for every worker it renders)
+    Case(
+        "queued-job-bigger-than-its-payload",
+        "search-prod",
+        {"jobs.0.workers.replicas": {"min": 4, "max": 4}},
+        [
+            "jobs[0].workers.replicas: a queued job runs at the size its payload needs, 1 worker(s) of 1 GPU(s)"
+            " from l4-shared, but workers.replicas is 4..4"
+        ],
+    ),
+    Case(
+        "queued-job-payload-bigger-than-its-replicas",
+        "search-prod",
+        {"jobs.0.args.model": {"max_actors": 3}, "jobs.0.workers.replicas": {"min": 0, "max": 2}},
+        [
+            "jobs[0].workers.replicas: a queued job runs at the size its payload needs, 3 worker(s) of 1 GPU(s)"
+            " from l4-shared, but workers.replicas is 0..2"
+        ],
+    ),
+    # Kueue frees a finished job's quota at once (rayjob_controller.go@v0.19.2:222-226)
+    Case(
+        "queued-job-keeps-its-gpus-after-the-end",
+        "search-prod",
+        {"jobs.0.ttlSecondsAfterFinished": 3600},
+        [
+            "jobs[0].ttlSecondsAfterFinished: 3600, but Kueue frees a queued job's quota when it ends, and its Ray"
+            " cluster would hold the GPUs that long while Kueue admits the next job onto them; leave it 0 (the"
+            " submitter Job and Cloud Logging keep the logs)"
         ],
     ),
     Case(
@@ -721,7 +751,7 @@ TEAM = [
         {"services.1.args.autoscaling": {"min_replicas": 9, "max_replicas": 9}},
         [
             "services[1]: its minimum (9 x 0.5 GPU) needs 5 worker(s) of 1 GPU(s) from l4-shared, but at most 4 can"
-            " run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less the other workloads' 8: 8)"
+            " run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less the other workloads' 5: 11)"
         ],
     ),
     Case(
@@ -751,15 +781,6 @@ TEAM = [
         [
             "services[0].args.models[0].max_ms_per_token: 20 ms, but every token reads 13.7 GiB of weights per TP"
             " rank at 300 GB/s on nvidia-l4: at least 49.0 ms"
-        ],
-    ),
-    Case(
-        "over-the-mps-memory-limit",
-        "search-dev",
-        {"team.gpuProfiles": ["l4-whole", "l4-shared", "l4-mps"], "services.1.workers.gpuProfile": "l4-mps"},
-        [
-            "services[1].args.models[0].gpu_memory_utilization: vLLM would take 0.9 x 22.5 GiB of each nvidia-l4,"
-            " above the l4-mps profile's pinnedMemoryLimit 10Gi: set it to at most 0.44"
         ],
     ),
     Case(

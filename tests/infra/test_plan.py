@@ -86,7 +86,7 @@ def test_the_kind_of_gpu_a_profile_offers_need_not_be_restated():
 def test_a_queued_job_runs_at_a_fixed_size_and_nothing_else_does():
     search = plan.team(_config("search-prod"), PROD)
     [reindex] = search.jobs
-    assert (reindex.queue, reindex.fixed_size, reindex.fewest_workers) == ("l4-shared", True, 4)
+    assert (reindex.queue, reindex.fixed_size, reindex.fewest_workers) == ("l4-shared", True, 1)
     assert search.local_queues == {"l4-shared": "rayplane-prod-l4"}
     assert all(not s.fixed_size and s.fewest_workers == s.spec.workers.replicas.min for s in search.services)
     assert [w.capacity.name for w in (*search.services, *search.jobs)] == ["chat", "embed", "reindex"]

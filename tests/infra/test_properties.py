@@ -63,7 +63,7 @@ def platform_configs(draw) -> dict:
     profiles = []
     if dra:
         for i in range(draw(st.integers(0, 3))):
-            sharing = draw(st.sampled_from(["exclusive", "time-sliced", "mps"]))
+            sharing = draw(st.sampled_from(["exclusive", "time-sliced"]))
             profile = {"name": f"g{i}", "sharing": sharing, "count": draw(st.integers(1, max(map(_gpus, dra))))}
             if sharing == "time-sliced":
                 profile["interval"] = draw(st.sampled_from(["Default", "Short", "Medium", "Long"]))
@@ -91,8 +91,10 @@ def test_generated_platforms_render_objects_the_cluster_accepts(values):
 
 @st.composite
 def team_configs(draw) -> dict:
-    """Teams on the dev platform (l4-whole, l4-shared, l4-mps on one-L4 nodes; t4: 2 T4s per node)."""
-    profiles = draw(st.lists(st.sampled_from(["l4-whole", "l4-shared", "l4-mps"]), min_size=1, max_size=3, unique=True))
+    """Teams on the dev platform (l4-whole, l4-shared, l4-long on one-L4 nodes; t4: 2 T4s per node)."""
+    profiles = draw(
+        st.lists(st.sampled_from(["l4-whole", "l4-shared", "l4-long"]), min_size=1, max_size=3, unique=True)
+    )
     services = []
     for i in range(draw(st.integers(0, 2))):
         num_gpus = draw(st.sampled_from([0.25, 0.5, 1.0]))

@@ -99,7 +99,11 @@ def expected(source: str, pod: str, port: int, stack: str) -> bool:
     """Who may reach which port of a team's Ray pods (docs/tenancy.md's list)."""
     return {
         "same-namespace": True,
-        "kuberay-operator": pod == "head" and port == 8265,
+        # KubeRay v1.7.0 calls the head's dashboard through its Service (utils/util.go:1036-1052) and, on
+        # every RayService reconcile, GET http://<head pod IP>:<port named serve, else 8000>/-/healthz
+        # (rayservice_controller.go:2091-2111, utils/util.go:1114, utils/constant.go:110,337): a failed
+        # call leaves the head out of the serve Service (ray.io/serve=false) after a 2 s timeout.
+        "kuberay-operator": pod == "head" and port in (8265, 8000),
         "managed-prometheus": port in (8080, 44217, 44227),
         "serve-client": port == 8000 and stack == "search-dev",  # search-dev lets assistant's pods call its apps
         "gateway-proxy": port == 8000 and stack == "search-prod",  # prod has the Gateway API
@@ -230,3 +234,56 @@ def test_the_render_command_exits_2_without_a_traceback_as_a_user_runs_it(tmp_pa
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert re.search(r"stacks/Pulumi\.broken\.yaml: not YAML at line \d+", done.stderr)
+
+
+# -- what a team's group may do in the cluster
+
+
+def _can(rules: list[dict], verb: str, resource: str, group: str = "") -> bool:
+    """Whether RBAC rules grant `verb` on `resource` (e.g. "pods/log") of API group `group`."""
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+def test_a_team_group_manages_its_ray_objects_in_its_namespace_and_nothing_else():
+    """KubeRay's chart roles (helm-chart/kuberay-operator/templates/ray_*_role.yaml@v1.7.0) carry no
+    aggregate-to-edit label, and Kueue's (charts/kueue/templates/rbac/*_viewer_role.yaml@v0.19.2)
+    aggregate only read rights on ray.io into `edit`: a group bound to `edit` cannot manage, nor even
+    list with KubeRay's roles alone, its RayServices. The team's own Role grants what it needs."""
+    team = rendered("search-dev")
+    namespace = team.outputs["namespace"]
+    rbac = [m for m in team.manifests() if m["apiVersion"].startswith("rbac.authorization.k8s.io/")]
+    assert {(m["kind"], m["metadata"]["namespace"]) for m in rbac} == {("Role", namespace), ("RoleBinding", namespace)}
+    [role] = [m for m in rbac if m["kind"] == "Role"]
+    [binding] = [m for m in rbac if m["kind"] == "RoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    rules = role["rules"]
+    for verb, resource, group in [
+        *(
+            (v, r, "ray.io")
+            for v in ("list", "get", "create", "patch", "delete")
+            for r in ("rayservices", "rayjobs", "rayclusters")
+        ),
+        ("get", "rayservices/status", "ray.io"),
+        ("list", "pods", ""),
+        ("get", "pods/log", ""),
+        ("create", "pods/portforward", ""),  # the dashboard
+        ("get", "secrets", ""),  # the Ray cluster's auth token, by name
+        ("get", "jobs", "batch"),  # a RayJob's submitter, with the driver's logs
+        ("list", "workloads", "kueue.x-k8s.io"),  # why a queued job waits
+    ]:
+        assert _can(rules, verb, resource, group), (verb, resource, group)
+    for verb, resource, group in [
+        ("list", "secrets", ""),  # would read every secret of the namespace
+        ("create", "pods", ""),
+        ("create", "pods/exec", ""),
+        ("create", "rolebindings", "rbac.authorization.k8s.io"),
+        ("update", "localqueues", "kueue.x-k8s.io"),  # the platform's queue wiring
+        ("delete", "resourcequotas", ""),
+        ("update", "networkpolicies", "networking.k8s.io"),
+    ]:
+        assert not _can(rules, verb, resource, group), (verb, resource, group)
+    assert all("*" not in r["verbs"] + r["resources"] + r["apiGroups"] for r in rules)
