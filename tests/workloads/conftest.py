@@ -10,13 +10,15 @@ from workloads.config import DIRECT_STREAMING, SERVE_ENV
 from workloads.local import ENV as LOCAL_ENV
 from workloads.local import free_port
 
+# Workers inherit the driver's environment: vLLM's CPU backend and offline models, and Serve's
+# high-throughput mode (HAProxy, gRPC between deployments) and direct LLM streaming, as the cluster
+# runs a stack with one LLM. Set before any test module imports Ray: Serve reads its settings when
+# it is imported (ray/serve/_private/constants.py), in the driver too.
+os.environ.update({**LOCAL_ENV, **SERVE_ENV, DIRECT_STREAMING: "1"})
+
 
 @pytest.fixture(scope="session")
 def ray_session():
-    # Workers inherit the driver's environment: vLLM's CPU backend and offline models, and Serve's
-    # high-throughput mode (HAProxy, gRPC between deployments) and direct LLM streaming, as the
-    # cluster runs a stack with one LLM.
-    os.environ.update({**LOCAL_ENV, **SERVE_ENV, DIRECT_STREAMING: "1"})
     import ray
 
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
