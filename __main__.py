@@ -36,6 +36,7 @@ def platform(cfg: config.PlatformStack) -> None:
 
 
 def team(cfg: config.TeamStack) -> None:
+    contract.check_reference(cfg.platform_stack)
     platform_stack = pulumi.StackReference(cfg.platform_stack)
     # The team's resources are built once the platform's exports are read and the team's plan is
     # made against them: an invalid config stops before anything of the team is registered.

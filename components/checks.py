@@ -2,11 +2,11 @@
 team's plan runs (components/plan.py) before anything of the team is registered. Every error
 names the team's key path."""
 
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from components.config import Job, TeamStack, Workers, Workload
 from components.contract import PlatformExports
-from components.gpu import machine_shape
+from components.gpu import allocatable
 from components.placement import Placement
 
 
@@ -31,6 +31,48 @@ def team_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
     return errors
 
 
+def grant_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
+    """The team against its tenant grant in the platform's registry (rayplane:tenants): its name,
+    namespace, project, buckets, GPU profiles, quota and serve clients. Each error names the team's
+    key and the platform's."""
+    team, stack = config.team, config.platform_stack.rsplit("/", 1)[-1]
+    found = platform.tenant(team.name)
+    if found is None:
+        return [f"team.name: {team.name!r} is not a tenant of {stack}: add it to {stack}'s rayplane:tenants"]
+    i, tenant = found
+    grant = f"{stack}'s tenants[{i}]"
+    errors = []
+    if team.namespace != tenant.namespace:
+        errors.append(f"team.namespace: {team.namespace!r}, but {grant}.namespace is {tenant.namespace!r}")
+    if config.project != tenant.project:
+        errors.append(f"gcp:project: {config.project}, but {grant}.project is {tenant.project}")
+    readable = {*tenant.own_buckets, *tenant.read_buckets, platform.workload_bucket}  # that one: team_errors
+    errors += [
+        f"team.readBuckets[{j}]: {bucket} is not granted ({grant}.ownBuckets and readBuckets)"
+        for j, bucket in enumerate(team.read_buckets)
+        if bucket not in readable
+    ]
+    errors += [
+        f"team.writeBuckets[{j}]: {bucket} is not the team's ({grant}.ownBuckets)"
+        for j, bucket in enumerate(team.write_buckets)
+        if bucket not in {*tenant.own_buckets, platform.workload_bucket}
+    ]
+    errors += [
+        f"team.gpuProfiles[{j}]: {name!r} is not granted ({grant}.gpuProfiles)"
+        for j, name in enumerate(team.gpu_profiles)
+        if name not in tenant.gpu_profiles and platform.profile(name)  # else team_errors says the platform lacks it
+    ]
+    for field, asked in team.quota.model_dump(by_alias=True).items():
+        if asked > (most := getattr(tenant.quota, to_snake(field))):
+            errors.append(f"team.quota.{field}: {asked}, above {grant}.quota.{field} {most}")
+    errors += [
+        f"team.serveClients[{j}]: {client!r} is not granted ({grant}.serveClients)"
+        for j, client in enumerate(team.serve_clients)
+        if client not in tenant.serve_clients
+    ]
+    return errors
+
+
 def unplaced(path: str, workers: Workers, platform: PlatformExports) -> list[str] | None:
     """Why the platform cannot place a worker group (None: it can): a pool it lacks or that is not a
     device-plugin pool, or a profile it lacks (already reported with team.gpuProfiles: no line)."""
@@ -45,21 +87,51 @@ def unplaced(path: str, workers: Workers, platform: PlatformExports) -> list[str
     return None
 
 
+def _fit(path: str, cpu: int, memory_gib: int, where: str, machine_type: str) -> list[str]:
+    """A pod's requests against what GKE leaves allocatable on a node of `machine_type`."""
+    room = allocatable(machine_type)
+    if room is None:
+        return []
+    vcpus, gib = room
+    errors = []
+    if cpu > vcpus:
+        errors.append(f"{path}.cpu: {cpu} vCPUs, but {where}'s {machine_type} leaves {vcpus:g} allocatable")
+    if memory_gib > gib:
+        errors.append(f"{path}.memoryGib: {memory_gib} GiB, but {where}'s {machine_type} leaves {gib:g} allocatable")
+    return errors
+
+
 def workload_errors(path: str, workload: Workload, placement: Placement, platform: PlatformExports) -> list[str]:
-    """A placed workload's errors: its worker pods must fit the machines of every pool they may run
-    on, and its replicas must fit a worker's GPUs, of the kind they ask for."""
-    workers, errors = workload.workers, []
+    """A placed workload's errors: its head must fit a system node and its worker pods the machines
+    of every pool they may run on, in what GKE leaves allocatable there; its replicas must fit a
+    worker's GPUs, of the kind they ask for."""
+    workers, head = workload.workers, workload.head
+    errors = _fit(f"{path}.head", head.cpu, head.memory_gib, "the system pool", platform.system_machine_type)
     for pool in placement.pools:
-        vcpus, gib = machine_shape(pool.machine_type) or (None, None)
-        if vcpus is not None and workers.cpu > vcpus:
-            errors.append(f"{path}.workers.cpu: {workers.cpu} vCPUs, but {pool.name}'s {pool.machine_type} has {vcpus}")
-        if gib is not None and workers.memory_gib > gib:
-            errors.append(
-                f"{path}.workers.memoryGib: {workers.memory_gib} GiB, but {pool.name}'s {pool.machine_type} has {gib}"
-            )
+        errors += _fit(f"{path}.workers", workers.cpu, workers.memory_gib, pool.name, pool.machine_type)
     if workers.gpus is not None and workers.gpus > (per_node := placement.pools[0].gpus_per_node):
         errors.append(f"{path}.workers.gpus: {placement.pools[0].name} nodes have {per_node} GPU(s)")
     return errors + _args_errors(path, workload, placement, platform)
+
+
+def storage_errors(path: str, workload: Workload, config: TeamStack) -> list[str]:
+    """In the cluster a payload reads and writes gs:// buckets only, through the team's service
+    account: those its team.readBuckets and writeBuckets grant (its tenant's grant bounds those)."""
+    team, errors = config.team, []
+    reads, writes = workload.args.storage()
+    for kind, places, allowed, keys in (
+        ("reads", reads, {*team.read_buckets, *team.write_buckets}, "team.readBuckets or writeBuckets"),
+        ("writes", writes, set(team.write_buckets), "team.writeBuckets"),
+    ):
+        for arg, place in places.items():
+            if not place.startswith("gs://"):
+                errors.append(
+                    f"{path}.args.{arg}: {place!r} is not a gs:// location; in the cluster a payload {kind} only"
+                    " the team's buckets"
+                )
+            elif (bucket := place.removeprefix("gs://").split("/", 1)[0]) not in allowed:
+                errors.append(f"{path}.args.{arg}: {kind} {place}, but {bucket} is not in {keys}")
+    return errors
 
 
 def _args_errors(path: str, workload: Workload, placement: Placement, platform: PlatformExports) -> list[str]:

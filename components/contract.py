@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from components.config import ConfigError, GpuClaim
 from components.config.base import Model, key_path
 from components.config.platform import AcceleratorType, GpuMode
+from components.config.tenants import Tenant
 
 KUBECONFIG = "kubeconfig"  # secret: team stacks build their Kubernetes provider from it
 
@@ -48,12 +49,22 @@ class GpuProfileExport(GpuClaim):
     eligible_pools: list[str] = Field(description="the GPU pools whose nodes can satisfy a claim of the profile")
 
 
+class TenantExport(Tenant):
+    """A tenant as team stacks see it: its grant, with namespace and project resolved."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    namespace: str = Field(description="its namespace")
+    project: str = Field(description="the Google project its team stack runs in")
+
+
 class PlatformExports(Export):
     project: str = Field(description="the GCP project")
     cluster_name: str = Field(description="the GKE cluster")
     cluster_location: str = Field(description="its region or zone")
     kubernetes_version: str = Field(description="the minimum Kubernetes version of its control plane")
     node_service_account: str = Field(description="the nodes' GCP service account")
+    system_machine_type: str = Field(description="the machine type of the system pool, where Ray heads run")
     gpu_node_pools: list[GpuPoolExport] = Field(description="the GPU node pools")
     gpu_profiles: list[GpuProfileExport] = Field(description="the GPU profiles teams can claim GPUs with")
     kuberay_version: str = Field(description="the KubeRay operator's version")
@@ -65,12 +76,17 @@ class PlatformExports(Export):
     kueue_cluster_queues: dict[str, str] = Field({}, description="GPU pool -> its Kueue ClusterQueue")
     workload_bucket: str = Field(description="the bucket of payload archives")
     ray_image: str = Field(description="the image of every Ray head and worker")
+    tenants: list[TenantExport] = Field(description="the teams this platform serves, each with its grant")
 
     def pool(self, name: str) -> GpuPoolExport | None:
         return next((pool for pool in self.gpu_node_pools if pool.name == name), None)
 
     def profile(self, name: str) -> GpuProfileExport | None:
         return next((profile for profile in self.gpu_profiles if profile.name == name), None)
+
+    def tenant(self, name: str) -> tuple[int, TenantExport] | None:
+        """The tenant named `name` and its index in the platform's rayplane:tenants."""
+        return next(((i, tenant) for i, tenant in enumerate(self.tenants) if tenant.name == name), None)
 
 
 # -- the platform's side
@@ -87,8 +103,25 @@ def export(exports: pulumi.Output[PlatformExports], kubeconfig: pulumi.Output[st
 # -- the team's side
 
 
+def check_reference(platform_stack: str) -> None:
+    """A team stack must not read itself (`<organization>/<project>/<stack>` of this very stack)."""
+    _, project, stack = platform_stack.split("/")
+    if (project, stack) == (pulumi.get_project(), pulumi.get_stack()):
+        raise ConfigError(
+            [f"platformStack: {platform_stack} is this stack itself; name the platform stack this team runs on"]
+        )
+
+
 def parse(outputs: dict, platform_stack: str) -> PlatformExports:
     """A platform stack's outputs (by export name), typed; a missing or malformed one is a config error."""
+    required = {f.alias for f in PlatformExports.model_fields.values() if f.is_required()}
+    if not required & {name for name, v in outputs.items() if v is not None}:
+        raise ConfigError(
+            [
+                f"platformStack: {platform_stack} exports none of a platform stack's outputs: it is a team stack or"
+                " was never deployed; name the platform stack this team runs on"
+            ]
+        )
     try:
         return PlatformExports.model_validate({name: v for name, v in outputs.items() if v is not None})
     except ValidationError as exc:

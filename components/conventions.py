@@ -54,6 +54,8 @@ GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSc
 DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
 DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config
 GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
+# A namespace's DRA GPUs in a ResourceQuota: devices are counted per DeviceClass (Kubernetes >= 1.34).
+DRA_QUOTA_GPU = f"{GPU_DEVICE_CLASS}.deviceclass.resource.k8s.io/devices"
 GPU_CLAIM = "gpu"  # a worker pod's claim, and the request inside every claim template
 KUEUE_DRA_GPU = "rayplane.dev/gpu"  # Kueue's quota name for DRA GPUs (its deviceClassMappings)
 
@@ -71,3 +73,8 @@ def node_affinity(required: dict[str, list[str]]) -> dict:
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": expressions}]}
         }
     }
+
+
+def team_prefix(team: str) -> str:
+    """The team's folder in the platform's workload bucket: its payload archives."""
+    return f"payloads/{team}/"

@@ -18,6 +18,8 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
+from components.conventions import team_prefix
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ROOT / "workloads"
 BUILD = ROOT / "build" / "payloads"
@@ -55,11 +57,6 @@ def write_archive() -> Path:
     BUILD.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def team_prefix(team: str) -> str:
-    """The team's folder in the workload bucket."""
-    return f"payloads/{team}/"
 
 
 class PayloadArchive(pulumi.ComponentResource):

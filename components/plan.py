@@ -90,6 +90,7 @@ class PlatformPlan:
             {
                 "project": cfg.project,
                 "kubernetesVersion": cfg.cluster.kubernetes_version,
+                "systemMachineType": cfg.cluster.system_pool.machine_type,
                 "gpuNodePools": pools,
                 "gpuProfiles": profiles,
                 "kuberayVersion": KUBERAY,
@@ -97,6 +98,14 @@ class PlatformPlan:
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": self.kueue_cluster_queues,
                 "rayImage": cfg.ray_image,
+                "tenants": [
+                    {
+                        **t.model_dump(by_alias=True),
+                        "namespace": t.namespace or t.name,
+                        "project": t.project or cfg.project,
+                    }
+                    for t in cfg.tenants
+                ],
                 **cloud,
             }
         )
@@ -209,8 +218,9 @@ class TeamPlan:
 
 def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
     """The team's plan; a ConfigError with the team's key paths where the platform cannot run it."""
-    errors, placed = checks.team_errors(config, platform), []
+    errors, placed = checks.team_errors(config, platform) + checks.grant_errors(config, platform), []
     for path, workload in config.workloads():
+        errors += checks.storage_errors(path, workload, config)
         if (problems := checks.unplaced(path, workload.workers, platform)) is not None:
             errors += problems
             continue

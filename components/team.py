@@ -4,7 +4,7 @@ the ResourceClaimTemplates of the GPU profiles it uses and, under Kueue, its Loc
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.conventions import DEVICE_PLUGIN_GPU, GPU_DEVICE_CLASS, KUEUE_API, TEAM_LABEL
+from components.conventions import DEVICE_PLUGIN_GPU, DRA_QUOTA_GPU, KUEUE_API, TEAM_LABEL
 from components.gpu_profiles import claim_template_spec
 from components.plan import TeamPlan
 
@@ -69,8 +69,7 @@ class Team(pulumi.ComponentResource):
                     "requests.cpu": str(quota.cpu),
                     "requests.memory": f"{quota.memory_gib}Gi",
                     f"requests.{DEVICE_PLUGIN_GPU}": str(quota.gpus),
-                    # DRA devices are counted per DeviceClass (Kubernetes >= 1.34).
-                    f"{GPU_DEVICE_CLASS}.deviceclass.resource.k8s.io/devices": str(quota.gpus),
+                    DRA_QUOTA_GPU: str(quota.gpus),
                 }
             },
             opts=in_cluster,

@@ -7,8 +7,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import TeamStack
-from components.conventions import TEAM_SERVICE_ACCOUNT
-from components.payload import team_prefix
+from components.conventions import TEAM_SERVICE_ACCOUNT, team_prefix
 
 
 class TeamIdentity(pulumi.ComponentResource):

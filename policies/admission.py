@@ -30,7 +30,7 @@ def _name_errors(kind: str, name: str) -> list[str]:
     errors = []
     if len(name) > MAX_NAME:
         errors.append(f"{kind} name should be no more than {MAX_NAME} characters")
-    if not DNS_1035.match(name):
+    if not DNS_1035.fullmatch(name):
         errors.append(f"{kind} name should be a valid DNS1035 label")
     return errors
 
@@ -181,7 +181,7 @@ def kueue_rayjob_errors(job: Mapping) -> list[str]:
     if len(groups) + 1 > MAX_POD_SETS:
         errors.append(f"at most {MAX_POD_SETS} PodSets (the head and {MAX_POD_SETS - 1} worker groups)")
     errors += ['"head" is reserved for the head group' for g in groups if g.get("groupName") == "head"]
-    if not DNS_1035.match(str(labels[QUEUE_LABEL])):
+    if not DNS_1035.fullmatch(str(labels[QUEUE_LABEL])):
         errors.append(f"{QUEUE_LABEL} {labels[QUEUE_LABEL]!r} is not a valid queue name")
     return errors
 

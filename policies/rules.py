@@ -18,6 +18,9 @@ BUCKET = "gcp:storage/bucket:Bucket"
 SA_KEY = "gcp:serviceaccount/key:Key"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 RAY_SERVICE = f"kubernetes:{conventions.RAY_API}:RayService"
 RAY_JOB = f"kubernetes:{conventions.RAY_API}:RayJob"
 WORKLOADS = {  # kinds with pod templates: where their pod spec is
@@ -155,6 +158,73 @@ def network_policy_per_team_namespace(resources: list[Resource]) -> list[tuple[s
     ]
 
 
+def _team(resources: list[Resource]) -> tuple[Resource, str] | None:
+    """A team stack's namespace and team (its rayplane.dev/team label); None in a platform stack."""
+    for r in resources:
+        if r.type == NAMESPACE and (team := (_get(r.props, "metadata", "labels") or {}).get(conventions.TEAM_LABEL)):
+            return r, team
+    return None
+
+
+# ResourceQuota keys and the tenant's quota ceiling field (Gi for memory) they are held to.
+QUOTA_CEILINGS = {
+    "requests.cpu": "cpu",
+    "requests.memory": "memoryGib",
+    f"requests.{conventions.DEVICE_PLUGIN_GPU}": "gpus",
+    conventions.DRA_QUOTA_GPU: "gpus",
+}
+
+
+def _quantity(value, field: str) -> float | None:
+    """A quota quantity as rayplane renders it (whole CPUs, memory in Gi, device counts), else None."""
+    text = str(value)
+    text = text.removesuffix("Gi") if field == "memoryGib" else text
+    return float(text) if text.replace(".", "", 1).isdigit() else None
+
+
+def team_within_its_grant(resources: list[Resource]) -> list[tuple[str, str]]:
+    """A team stack's namespace, bucket grants and quota against its tenant in the platform's
+    registry (its StackReference's `tenants` output): what components/checks.py grant_errors
+    checks in the team's config, checked again on what the preview would create."""
+    if (found := _team(resources)) is None:
+        return []
+    namespace, team = found
+    outputs = next((_get(r.props, "outputs") for r in resources if r.type == STACK_REFERENCE), None) or {}
+    tenant = next((t for t in outputs.get("tenants") or [] if t.get("name") == team), None)
+    if tenant is None:
+        return [(namespace.name, f"team {team} is not a tenant of its platform stack (its rayplane:tenants)")]
+    violations = []
+    if (name := _get(namespace.props, "metadata", "name")) != tenant.get("namespace"):
+        violations.append((namespace.name, f"namespace {name} is not {team}'s, {tenant.get('namespace')}"))
+    own, read = set(tenant.get("ownBuckets") or []), set(tenant.get("readBuckets") or [])
+    granted = {"roles/storage.objectViewer": own | read, "roles/storage.objectUser": own}
+    payloads = f'/objects/{conventions.team_prefix(team)}")'
+    for r in resources:
+        if r.type != BUCKET_IAM:
+            continue
+        bucket, role = r.props.get("bucket"), r.props.get("role")
+        if bucket == outputs.get("workloadBucket"):
+            condition = _get(r.props, "condition", "expression") or ""
+            if role != "roles/storage.objectViewer" or not condition.endswith(payloads):
+                violations.append((r.name, f"{role} on the workload bucket beyond {team}'s own payloads"))
+        elif bucket not in granted.get(role, set()):
+            violations.append((r.name, f"{role} on {bucket}, which {team}'s tenant grant does not hold"))
+    ceiling = tenant.get("quota") or {}
+    for r in resources:
+        if r.type != RESOURCE_QUOTA:
+            continue
+        for key, value in (_get(r.props, "spec", "hard") or {}).items():
+            field = QUOTA_CEILINGS.get(key)
+            if field is None:
+                continue
+            asked = _quantity(value, field)
+            if asked is None or asked > ceiling.get(field, 0):
+                violations.append(
+                    (r.name, f"quota {key} {value} above {team}'s ceiling quota.{field} {ceiling.get(field)}")
+                )
+    return violations
+
+
 # -- advisory
 
 
@@ -209,6 +279,13 @@ RULES = [
         "Every team namespace has a default-deny NetworkPolicy",
         True,
         network_policy_per_team_namespace,
+        stack=True,
+    ),
+    Rule(
+        "team-within-its-grant",
+        "A team stack's namespace, bucket grants and quota are within its tenant grant",
+        True,
+        team_within_its_grant,
         stack=True,
     ),
     Rule("spot-for-batch-pools", "GPU pools that scale to zero run on Spot VMs", False, spot_for_batch_pools),

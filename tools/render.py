@@ -10,6 +10,7 @@ answers with its platform stack's rendered exports.
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import functools
 import json
@@ -17,7 +18,9 @@ import logging
 import runpy
 import shutil
 import sys
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from pulumi.runtime.settings import get_root_resource
 
 from components.config import NAMESPACE, ConfigError
 from components.config.loading import stack_file
+from components.config.team import STACK_REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ROOT / "stacks"
@@ -180,16 +184,33 @@ class _Monitor(pulumi_mocks.MockMonitor):
         return super().ReadResource(request)
 
 
-def _platform_references(config: dict[str, str]) -> dict[str, Render]:
+def _platform_references(stack: str, config: dict[str, str]) -> dict[str, Render]:
     """A team stack's platform stack, rendered from its stack file (a StackReference reads it)."""
     ref = config.get(f"{NAMESPACE}:platformStack")
-    if not isinstance(ref, str) or ref.count("/") != 2:
-        return {}  # the config check reports it
+    if not isinstance(ref, str) or not STACK_REFERENCE.fullmatch(ref) or ref.endswith(f"/{NAMESPACE}/{stack}"):
+        return {}  # the program reports it
     stack = ref.rsplit("/", 1)[-1]
     path = STACKS / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ConfigError([f"platformStack: no stack file stacks/Pulumi.{stack}.yaml to render {ref} from"])
     return {ref: _platform_render(stack, path.read_text())}
+
+
+@contextlib.contextmanager
+def stacks_with(changes: dict[str, dict]) -> Iterator[Path]:
+    """Renders in this block read a copy of stacks/ in which each stack named in `changes` has that
+    config (e.g. a platform with one more tenant, for a generated team): tests and benchmarks."""
+    global STACKS
+    original = STACKS
+    with tempfile.TemporaryDirectory() as folder:
+        STACKS = Path(folder)
+        shutil.copytree(original, STACKS, dirs_exist_ok=True)
+        for stack, config in changes.items():
+            (STACKS / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+        try:
+            yield STACKS
+        finally:
+            STACKS = original
 
 
 @functools.cache
@@ -202,7 +223,7 @@ def _platform_render(stack: str, content: str) -> Render:
 def _run(stack: str, config: dict[str, str], secret_keys: list[str]) -> tuple[Render, ConfigError | None]:
     result = Render(stack)
     try:
-        references = _platform_references(config)
+        references = _platform_references(stack, config)
     except ConfigError as exc:
         return result, exc
     mocks = _Mocks(result, config.get("gcp:project"), references)

@@ -9,9 +9,9 @@ its swaps for a laptop (`local`), and an example request.
 """
 
 import math
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workloads.facts import PRESETS, ModelFacts, preset_name
 
@@ -30,10 +30,21 @@ DIRECT_STREAMING = "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING"
 OWN_LOOP = {"runtime_env": {"env_vars": {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "1"}}}
 
 
+def _ray_share(gpus: float | None) -> float | None:
+    """Ray counts resources in units of 0.0001 and refuses a smaller share
+    (ray/_common/ray_option_utils.py@2.60.0:82-93)."""
+    if gpus and gpus < 0.0001:
+        raise ValueError(f"{gpus:g} GPUs is below Ray's smallest share, 0.0001")
+    return gpus
+
+
+GpuShare = Annotated[float, AfterValidator(_ray_share)]
+
+
 class Part(BaseModel):
     """A part of a payload's args."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no infinity or NaN anywhere
 
 
 class Args(Part):
@@ -56,6 +67,11 @@ class Args(Part):
     def on_gpus(self, ray_type: str | None) -> Self:
         """These args on workers whose GPUs are all of one Ray accelerator type (None: several)."""
         return self
+
+    def storage(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Where the payload reads and where it writes: (arg path -> location) each, a location a local
+        path, gs:// prefix or hub id as the arg says."""
+        return {}, {}
 
     def serve_env(self) -> dict[str, str]:
         """The environment of the Ray cluster that serves this payload (every Ray process)."""
@@ -147,7 +163,7 @@ class LLMModel(Part):
     facts: ModelFacts = Field(ModelFacts(), description="the model's facts, or overrides of its preset's")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over")
     pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are spread over")
-    num_gpus: float | None = Field(
+    num_gpus: GpuShare | None = Field(
         None, gt=0, lt=1, description="a share of one GPU per replica, shared with other replicas (no parallelism)"
     )
     gpu_memory_utilization: float | None = Field(
@@ -196,6 +212,19 @@ class LLMModel(Part):
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"no preset {preset!r} ({', '.join(PRESETS)}); or declare the model's facts")
         return preset
+
+    @model_validator(mode="after")
+    def _tensor_parallel_divides_heads(self) -> "LLMModel":
+        # vLLM splits the attention heads over the TP ranks and refuses a size that does not divide
+        # them (vllm/config/model.py@0.29.0:1405-1418, verify_with_parallel_config).
+        heads, tp = self.model_facts().heads, self.tensor_parallel_size
+        if heads and heads % tp:
+            sizes = ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0 and n <= 8)
+            raise ValueError(
+                f"tensor_parallel_size {tp} does not divide the model's {heads} attention heads (vLLM refuses it);"
+                f" use {sizes}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gpu_share(self) -> "LLMModel":
@@ -247,6 +276,15 @@ class LLMAppArgs(Args):
     def ray_accelerator(self) -> str | None:
         return self.accelerator_type
 
+    def storage(self) -> tuple[dict[str, str], dict[str, str]]:
+        reads = {f"models[{i}].model_source": model.model_source for i, model in enumerate(self.models)}
+        reads |= {
+            f"models[{i}].lora.dynamic_lora_loading_path": model.lora.dynamic_lora_loading_path
+            for i, model in enumerate(self.models)
+            if model.lora
+        }
+        return reads, {}
+
     def on_gpus(self, ray_type: str | None) -> Self:
         # Where the workers offer one kind of GPU, the replicas ask for it without the team saying so.
         if self.accelerator_type is None and ray_type is not None:
@@ -277,7 +315,7 @@ class LLMAppArgs(Args):
 class EmbeddingAppArgs(Args):
     """Sentence embeddings with the packaged all-MiniLM-L6-v2, batched per replica."""
 
-    num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs per replica: a fraction shares one GPU in a worker")
+    num_gpus: GpuShare = Field(0.5, ge=0, le=1, description="GPUs per replica: a fraction shares one GPU in a worker")
     max_batch_size: int = Field(32, ge=1, description="texts per model call")
     batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
     max_input_chars: int = Field(8192, ge=1, description="longer inputs are refused (413)")
@@ -307,6 +345,9 @@ class MultiplexAppArgs(Args):
     max_models_per_replica: int = Field(2, ge=1, description="classifiers a replica keeps (least recently used go)")
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas")
 
+    def storage(self) -> tuple[dict[str, str], dict[str, str]]:
+        return {"store": self.store}, {}
+
     def example_request(self, url: str) -> str:
         return f"""curl {url} -H 'serve_multiplexed_model_id: <id>' -d '{{"text": "hello"}}'"""
 
@@ -324,7 +365,7 @@ class ComposeAppArgs(Args):
         description="label -> a sentence that describes it",
     )
     max_input_chars: int = Field(4096, ge=1, description="longer inputs are cut")
-    num_gpus: float = Field(0.5, ge=0, le=1, description="GPUs of the embedding stage (a fraction shares one)")
+    num_gpus: GpuShare = Field(0.5, ge=0, le=1, description="GPUs of the embedding stage (a fraction shares one)")
 
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
         return [self.num_gpus]  # one replica of the embedding stage
@@ -349,6 +390,9 @@ class JobArgs(Args):
     input: str = Field(description="what the job reads: a local path or gs:// prefix")
     output: str = Field(description="where the job writes: a local path or gs:// prefix")
 
+    def storage(self) -> tuple[dict[str, str], dict[str, str]]:
+        return {"input": self.input}, {"output": self.output}
+
 
 class BatchJobArgs(JobArgs):
     """A Ray Data batch-inference job: read -> preprocess (CPU) -> model stage -> write Parquet.
@@ -365,7 +409,7 @@ class BatchJobArgs(JobArgs):
     )
     preprocess_tasks: int = Field(4, ge=1, description="parallel CPU preprocessing tasks")
     model: ActorPool = Field(ActorPool(), description="the model stage's actor pool")
-    num_gpus: float = Field(1, ge=0, description="GPUs per model actor: a fraction of one, or whole GPUs")
+    num_gpus: GpuShare = Field(1, ge=0, description="GPUs per model actor: a fraction of one, or whole GPUs")
     model_source: str | None = Field(None, description="stage llm: the model's weights")
     prompt: str = Field("Summarize in one sentence:\n{text}", description="stage llm: the prompt ({text} is the row)")
     max_tokens: int = Field(64, ge=1, description="stage llm: tokens generated per row")
@@ -384,6 +428,10 @@ class BatchJobArgs(JobArgs):
         if num_gpus > 1 and not num_gpus.is_integer():
             raise ValueError(f"Ray gives an actor a fraction of one GPU or whole GPUs, not {num_gpus:g}")
         return num_gpus
+
+    def storage(self) -> tuple[dict[str, str], dict[str, str]]:
+        reads, writes = super().storage()
+        return reads | ({"model_source": self.model_source} if self.model_source else {}), writes
 
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
         per_actor = self.tensor_parallel_size * self.pipeline_parallel_size if self.stage == "llm" else self.num_gpus

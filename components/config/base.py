@@ -5,19 +5,23 @@ import re
 from typing import Annotated
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 ZONE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# A namespace is an RFC 1123 label (Kubernetes' IsDNS1123Label): it may start with a digit.
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PROJECT = r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$"
+INT32 = 2**31 - 1  # the most an int32 field of a Kubernetes object (replicas, seconds, counts) holds
 
 
 class Model(BaseModel):
     """camelCase keys as in stack files and Kubernetes objects; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+    # No infinity or NaN: `ge` lets infinity through, and NaN compares false with every bound.
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, allow_inf_nan=False)
 
 
 class ConfigError(pulumi.RunError):
@@ -29,12 +33,24 @@ class ConfigError(pulumi.RunError):
 
 
 def check_name(value: str, max_len: int) -> str:
-    if not DNS_LABEL.match(value) or len(value) > max_len:
+    if not DNS_LABEL.fullmatch(value) or len(value) > max_len:
         raise ValueError(
             f"{value!r} is not a valid name: lowercase letters, digits and '-', starting with a letter,"
             f" not ending with '-', at most {max_len} characters"
         )
     return value
+
+
+def check_namespace(value: str) -> str:
+    if not NAMESPACE.fullmatch(value) or len(value) > 63:
+        raise ValueError(
+            f"{value!r} is not a valid namespace: lowercase letters, digits and '-', starting and ending with a"
+            " letter or digit, at most 63 characters"
+        )
+    return value
+
+
+Namespace = Annotated[str, AfterValidator(check_namespace)]
 
 
 def Name(max_len: int):  # used as a type: `Name(30)`
@@ -43,7 +59,7 @@ def Name(max_len: int):  # used as a type: `Name(30)`
 
 
 def _zone(value: str) -> str:
-    if not ZONE.match(value):
+    if not ZONE.fullmatch(value):
         raise ValueError(f"{value!r} is not a zone (e.g. us-central1-a)")
     return value
 
@@ -51,22 +67,24 @@ def _zone(value: str) -> str:
 Zone = Annotated[str, AfterValidator(_zone)]
 
 
-def max_not_below(min_field: str):
-    """A field validator: the validated maximum must not be below the `min_field` before it."""
+def at_least(low: str, high: str):
+    """A model validator: field `high` may not be below field `low`, either of them a default."""
 
-    def check(cls, maximum: int, info: ValidationInfo) -> int:
-        minimum = info.data.get(min_field, 0)
-        if maximum < minimum:
-            raise ValueError(f"{to_camel(info.field_name)} ({maximum}) must be >= {to_camel(min_field)} ({minimum})")
-        return maximum
+    def check(model):
+        if (top := getattr(model, high)) < (bottom := getattr(model, low)):
+            raise ValueError(f"{to_camel(high)} ({top}) must be >= {to_camel(low)} ({bottom})")
+        return model
 
-    return classmethod(check)
+    return model_validator(mode="after")(check)
 
 
 def key_path(loc: tuple) -> str:
-    """("nodePools", 1, "accelerator") -> "nodePools[1].accelerator"."""
+    """("nodePools", 1, "accelerator") -> "nodePools[1].accelerator"; a map's key is its own path
+    (pydantic ends a key's loc with "[key]")."""
     path = ""
     for part in loc:
+        if part == "[key]":
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
 

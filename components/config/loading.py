@@ -1,7 +1,10 @@
 """Reading a stack's config: every `rayplane:*` key from Pulumi's config, parsed by the stack's
 `kind` into one model tree before any resource is registered."""
 
+import base64
+import binascii
 import json
+import re
 from pathlib import Path
 
 import pulumi
@@ -21,7 +24,8 @@ STACK_KINDS: dict[str, type[StackConfig]] = {"platform": PlatformStack, "team": 
 
 def parse(raw: dict) -> StackConfig:
     """Validate a raw config dict (keys as in the stack file, without the `rayplane:` prefix)."""
-    model = STACK_KINDS.get(raw.get("kind"))
+    kind = raw.get("kind")
+    model = STACK_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise ConfigError([f"kind: must be one of {', '.join(STACK_KINDS)}, got {raw.get('kind')!r}"])
     try:
@@ -35,13 +39,41 @@ def _value(raw: str):
     return json.loads(raw) if raw.startswith(("{", "[")) else raw
 
 
+class DuplicateKey(yaml.MarkedYAMLError):
+    """A key given twice in one mapping."""
+
+
+class StackFileLoader(yaml.SafeLoader):
+    """YAML as Pulumi reads a stack file: a key given twice in one mapping is an error (Go's yaml.v3,
+    "mapping key already defined"), where PyYAML would silently keep the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        first: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in first:
+                raise DuplicateKey(
+                    problem=f"key {key!r} given twice (first at line {first[key] + 1})",
+                    problem_mark=key_node.start_mark,
+                )
+            first.setdefault(key, key_node.start_mark.line)
+        return super().construct_mapping(node, deep)
+
+
+def _known(key: str) -> bool:
+    """A stack file key the program reads: rayplane's (`rayplane:x`, or bare as Pulumi reads it) or gcp:project."""
+    return key == "gcp:project" or key.startswith(f"{NAMESPACE}:") or ":" not in key
+
+
 def stack_file(stack: str, folder: Path = STACKS) -> dict:
     """The `config:` of stacks/Pulumi.<stack>.yaml, or a ConfigError saying what is wrong with the file."""
     path, where = folder / f"Pulumi.{stack}.yaml", f"stacks/Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ConfigError([f"{where}: no such stack file"])
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=StackFileLoader)
+    except DuplicateKey as exc:
+        raise ConfigError([f"{where}: line {exc.problem_mark.line + 1}: {exc.problem}; Pulumi refuses it"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
@@ -51,9 +83,40 @@ def stack_file(stack: str, folder: Path = STACKS) -> dict:
     config = data["config"]
     if not isinstance(config, dict) or not config:
         raise ConfigError([f"{where}: `config:` is empty (it holds the stack's rayplane:* keys)"])
-    if errors := plain_secrets(config.get(f"{NAMESPACE}:secrets")):
+    if unknown := [key for key in config if not isinstance(key, str) or not _known(key)]:
+        raise ConfigError(
+            [f"{key}: not a key rayplane reads (only {NAMESPACE}:<key> and gcp:project); a typo?" for key in unknown]
+        )
+    errors = [e for key, value in config.items() for e in not_ciphertext(value, key.removeprefix(f"{NAMESPACE}:"))]
+    if errors := errors + plain_secrets(config.get(f"{NAMESPACE}:secrets")):
         raise ConfigError(errors)
     return config
+
+
+def _ciphertext(value) -> bool:
+    """Whether a `secure:` value looks like what Pulumi writes: base64, or `v1:` and base64 parts
+    (the passphrase provider's nonce and ciphertext), holding at least AES-GCM's 16-byte tag."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        parts = [base64.b64decode(part, validate=True) for part in value.removeprefix("v1:").split(":")]
+    except (binascii.Error, ValueError):
+        return False
+    return sum(map(len, parts)) >= 16
+
+
+def not_ciphertext(value, path: str) -> list[str]:
+    """Every `secure:` value under `value` (at key `path`) that holds no ciphertext: a token pasted
+    in plain text where Pulumi expects what `pulumi config set --secret` writes."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        if _ciphertext(value["secure"]):
+            return []
+        return [f"{path}: `secure:` holds no Pulumi ciphertext; set it with `pulumi config set --secret`"]
+    if isinstance(value, dict):
+        return [e for key, item in value.items() for e in not_ciphertext(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in not_ciphertext(item, f"{path}[{i}]")]
+    return []
 
 
 def plain_secrets(secrets) -> list[str]:
@@ -69,6 +132,33 @@ def plain_secrets(secrets) -> list[str]:
     ]
 
 
+# What credentials look like: a URL with user:password, Hugging Face, AWS, GitHub and OpenAI-style
+# tokens, Google OAuth access tokens, private keys.
+CREDENTIAL = re.compile(
+    r"://[^/\s:@]+:[^/\s@]+@|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\bsk-[A-Za-z0-9_-]{20,}|\bya29\.[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+)
+CREDENTIAL_FOUND = (
+    "looks like a credential; stack config is plain text (in the repository, previews and the rendered objects):"
+    " keep it in rayplane:secrets and pass it with secretEnv"
+)
+
+
+def credentials(value, path: str) -> list[str]:
+    """An error for every key or string under `value` (at `path`) that looks like a credential."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            if CREDENTIAL.search(str(key)):
+                found.append(f"{path}: a key {CREDENTIAL_FOUND}")
+            else:
+                found += credentials(item, f"{path}.{key}")
+        return found
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in credentials(item, f"{path}[{i}]")]
+    return [f"{path}: {CREDENTIAL_FOUND}"] if isinstance(value, str) and CREDENTIAL.search(value) else []
+
+
 def from_pulumi_config(everything: dict[str, str], secret_keys: set[str]) -> StackConfig:
     """The stack config from Pulumi's config map (full keys, JSON text values)."""
     raw = {k.removeprefix(f"{NAMESPACE}:"): _value(v) for k, v in everything.items() if k.startswith(f"{NAMESPACE}:")}
@@ -76,6 +166,11 @@ def from_pulumi_config(everything: dict[str, str], secret_keys: set[str]) -> Sta
         raw["gcp:project"] = everything["gcp:project"]
     if "secrets" in raw and f"{NAMESPACE}:secrets" not in secret_keys:
         raise ConfigError(["secrets: set these with `pulumi config set --secret --path 'secrets.<name>'`"])
+    plain = {key: value for key, value in raw.items() if f"{NAMESPACE}:{key}" not in secret_keys and key != "secrets"}
+    if isinstance(secrets := raw.get("secrets"), dict):
+        plain["secrets"] = dict.fromkeys(secrets)  # its names are plain text too
+    if errors := [e for key, value in plain.items() for e in credentials(value, key)]:
+        raise ConfigError(errors)
     return parse(raw)
 
 

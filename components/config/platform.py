@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.config.base import PROJECT, REGION, ZONE, Model, Name, Zone, max_not_below
+from components.config.base import PROJECT, REGION, ZONE, Model, Name, Zone, at_least
+from components.config.tenants import Tenant, registry_errors
 from components.conventions import SYSTEM_POOL
 from components.gpu import ACCELERATORS, default_gpu_count, gpu_count_error, machine_shape, machine_type_error
 from components.regions import GKE_MAX_NODES_PER_ZONE, location_error, zones_of
@@ -17,6 +18,7 @@ from components.versions import KUBERAY, NVIDIA_DRA_DRIVER, RAY, RAY_IMAGE
 MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA support needs it
 GKE_NODE_POOL_NAME_MAX = 40
 PULUMI_SUFFIX_LEN = 8  # auto-naming appends "-" + 7 random characters
+MACHINE_TYPE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$"  # a Compute Engine machine type: <series>-<shape>[-<size>]
 K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+(-gke\.\d+)?)?$")
 
 AcceleratorType = Literal[tuple(ACCELERATORS)]  # type: ignore[valid-type]
@@ -24,9 +26,21 @@ GpuMode = Literal["dra", "device-plugin"]
 Sharing = Literal["exclusive", "time-sliced", "mps", "mig"]
 
 
+def _routable(cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """A range traffic can come from or go to: not link-local (169.254/16: metadata), loopback,
+    multicast or the reserved 240/4, which GCP refuses in subnets and no client has."""
+    for kind in ("link_local", "loopback", "multicast", "reserved"):
+        if cidr.prefixlen > 0 and getattr(cidr, f"is_{kind}"):
+            raise ValueError(f"{cidr} is a {kind.replace('_', '-')} range")
+    return cidr
+
+
+Cidr = Annotated[ipaddress.IPv4Network, AfterValidator(_routable)]
+
+
 class AuthorizedNetwork(Model):
     name: str = Field(description="a label for the network, shown in the GKE console")
-    cidr: ipaddress.IPv4Network = Field(description="an IPv4 range allowed to reach the control plane")
+    cidr: Cidr = Field(description="an IPv4 range allowed to reach the control plane")
 
 
 class ControlPlane(Model):
@@ -51,28 +65,35 @@ class ControlPlane(Model):
 
     @model_validator(mode="after")
     def _world_needs_opt_in(self) -> "ControlPlane":
+        if self.open_to_internet:
+            return self
         for i, network in enumerate(self.authorized_networks):
-            if network.cidr.prefixlen == 0 and not self.open_to_internet:
+            if network.cidr.prefixlen == 0:
                 raise ValueError(
                     f"authorizedNetworks[{i}] is {network.cidr}, the whole internet; set"
                     " cluster.controlPlane.openToInternet: true if that is meant"
                 )
+        if self.world_open:
+            raise ValueError(
+                "authorizedNetworks together cover 0.0.0.0/0, the whole internet; set"
+                " cluster.controlPlane.openToInternet: true if that is meant"
+            )
         return self
 
     @property
     def world_open(self) -> bool:
-        return any(network.cidr.prefixlen == 0 for network in self.authorized_networks)
+        """Whether the authorized networks, together, are the whole internet."""
+        union = ipaddress.collapse_addresses(network.cidr for network in self.authorized_networks)
+        return any(cidr.prefixlen == 0 for cidr in union)
 
 
 class Network(Model):
-    nodes_cidr: ipaddress.IPv4Network = Field(ipaddress.IPv4Network("10.0.0.0/20"), description="the nodes' subnet")
-    pods_cidr: ipaddress.IPv4Network = Field(
-        ipaddress.IPv4Network("10.16.0.0/14"), description="the subnet's secondary range for pods"
-    )
-    services_cidr: ipaddress.IPv4Network = Field(
+    nodes_cidr: Cidr = Field(ipaddress.IPv4Network("10.0.0.0/20"), description="the nodes' subnet")
+    pods_cidr: Cidr = Field(ipaddress.IPv4Network("10.16.0.0/14"), description="the subnet's secondary range for pods")
+    services_cidr: Cidr = Field(
         ipaddress.IPv4Network("10.20.0.0/20"), description="the subnet's secondary range for services"
     )
-    proxy_only_cidr: ipaddress.IPv4Network = Field(
+    proxy_only_cidr: Cidr = Field(
         ipaddress.IPv4Network("10.24.0.0/23"),
         description="with cluster.gatewayApi: the region's proxy-only subnet for the internal Gateway (/26 or larger)",
     )
@@ -83,6 +104,13 @@ class Network(Model):
         for other in ("nodes_cidr", "pods_cidr", "services_cidr"):
             if other != info.field_name and other in info.data and cidr.overlaps(info.data[other]):
                 raise ValueError(f"{cidr} overlaps {to_camel(other)} {info.data[other]}")
+        return cidr
+
+    @field_validator("nodes_cidr")
+    @classmethod
+    def _subnet_size(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 8 <= cidr.prefixlen <= 29:  # a VPC subnet's primary IPv4 range: /8 to /29
+            raise ValueError(f"{cidr} is not a subnet size GCP accepts (/8 to /29)")
         return cidr
 
     @field_validator("proxy_only_cidr")
@@ -99,13 +127,13 @@ class Autoscaling(Model):
     min_nodes: int = Field(0, ge=0, description="fewest nodes, across all the pool's zones")
     max_nodes: int = Field(1, ge=1, description="most nodes, across all the pool's zones")
 
-    _max_not_below_min = field_validator("max_nodes")(max_not_below("min_nodes"))
+    _max_not_below_min = at_least("min_nodes", "max_nodes")
 
 
 class SystemPool(Model):
     """The small CPU pool for system pods, the KubeRay operator and Ray heads."""
 
-    machine_type: str = Field("e2-standard-4", description="machine type of the system pool")
+    machine_type: str = Field("e2-standard-4", pattern=MACHINE_TYPE, description="machine type of the system pool")
     autoscaling: Autoscaling = Field(Autoscaling(minNodes=1, maxNodes=3), description="node counts of the system pool")
 
 
@@ -132,7 +160,7 @@ class Cluster(Model):
     @field_validator("location")
     @classmethod
     def _location(cls, location: str) -> str:
-        if not (REGION.match(location) or ZONE.match(location)):
+        if not (REGION.fullmatch(location) or ZONE.fullmatch(location)):
             raise ValueError(f"{location!r} is neither a region (e.g. us-central1) nor a zone (e.g. us-central1-a)")
         if error := location_error(location):
             raise ValueError(error)
@@ -141,23 +169,25 @@ class Cluster(Model):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, version: str) -> str:
-        if not K8S_VERSION.match(version):
+        if not K8S_VERSION.fullmatch(version):
             raise ValueError(f"{version!r} is not a GKE version (e.g. 1.34 or 1.34.1-gke.1829001)")
         return version
 
     @property
     def region(self) -> str:
-        zone = ZONE.match(self.location)
+        zone = ZONE.fullmatch(self.location)
         return zone.group(1) if zone else self.location
 
     @property
     def minor(self) -> tuple[int, int]:
-        return (1, int(K8S_VERSION.match(self.kubernetes_version).group(1)))
+        return (1, int(K8S_VERSION.fullmatch(self.kubernetes_version).group(1)))
 
 
 class GpuNodePool(Model):
     name: Name(30) = Field(description="the pool's name; team stacks and GPU profiles refer to it")
-    machine_type: str = Field(description="a machine type that carries the accelerator (e.g. g2-standard-8)")
+    machine_type: str = Field(
+        pattern=MACHINE_TYPE, description="a machine type that carries the accelerator (e.g. g2-standard-8)"
+    )
     accelerator: AcceleratorType = Field(description="GKE accelerator type")
     accelerator_count: int | None = Field(
         None, validate_default=True, description="GPUs per node (default: what the machine type carries)"
@@ -168,7 +198,9 @@ class GpuNodePool(Model):
     spot: bool = Field(False, description="Spot VMs")
     autoscaling: Autoscaling = Field(Autoscaling(), description="node counts")
     zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
-    disk_size_gb: int = Field(200, ge=50, description="boot disk (pd-ssd): the Ray image and model weights")
+    disk_size_gb: int = Field(
+        200, ge=50, le=65536, description="boot disk (pd-ssd, at most 64 TiB): the Ray image and model weights"
+    )
 
     @field_validator("accelerator")
     @classmethod
@@ -180,8 +212,8 @@ class GpuNodePool(Model):
     @field_validator("accelerator_count")
     @classmethod
     def _count(cls, count: int | None, info: ValidationInfo) -> int | None:
-        if "accelerator" not in info.data:
-            return count  # the accelerator is already reported
+        if not {"accelerator", "machine_type"} <= info.data.keys():
+            return count  # the accelerator or machine type is already reported
         accelerator, machine_type = info.data["accelerator"], info.data["machine_type"]
         if count is None:
             return default_gpu_count(accelerator, machine_type)
@@ -341,7 +373,7 @@ class RayImage(str):
 
     @property
     def parts(self) -> re.Match:
-        return RAY_IMAGE_TAG.match(self)
+        return RAY_IMAGE_TAG.fullmatch(self)
 
     @property
     def ray_version(self) -> str:
@@ -354,7 +386,7 @@ class RayImage(str):
 
 
 def _ray_image(image: str) -> RayImage:
-    match = RAY_IMAGE_TAG.match(image)
+    match = RAY_IMAGE_TAG.fullmatch(image)
     if not match:
         raise ValueError(
             f"{image!r} is not a Ray image tagged <ray version>-py<python>-cu<cuda> (e.g. {RAY_IMAGE}), optionally"
@@ -381,6 +413,9 @@ class PlatformStack(Model):
     node_pools: list[GpuNodePool] = Field([], description="GPU node pools")
     gpu_profiles: list[GpuProfile] = Field([], description="GPU profiles that team stacks claim GPUs with (dra pools)")
     addons: Addons = Field(Addons(), description="cluster add-ons")
+    tenants: list[Tenant] = Field(
+        [], description="the teams this platform serves, and what each team stack may use (its grant)"
+    )
     pricing: dict[str, NodePrice] = Field(
         {},
         description="machine type or attached accelerator -> USD per hour, over the built-in estimates (e.g."
@@ -439,6 +474,7 @@ class PlatformStack(Model):
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
         errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
+        errors += registry_errors(self.tenants, self.prefix, {profile.name for profile in self.gpu_profiles})
         priced = {pool.machine_type for pool in self.node_pools} | {pool.accelerator for pool in self.node_pools}
         errors += [f"pricing.{key}: no GPU node pool uses it" for key in self.pricing if key not in priced]
         if errors:

@@ -8,36 +8,65 @@ from pydantic import (
     AfterValidator,
     Field,
     SerializeAsAny,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from components.config.base import PROJECT, Model, Name, check_name, max_not_below
+from components.config.base import INT32, PROJECT, Model, Name, Namespace, at_least, check_namespace
 from components.conventions import RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES
 from workloads import catalog
 from workloads.config import Args
 
 
+def team_namespace(namespace: str) -> str:
+    """A namespace a team may have: a valid one that is no system's or the platform's."""
+    check_namespace(namespace)
+    if namespace in RESERVED_NAMESPACES or namespace.startswith(RESERVED_NAMESPACE_PREFIXES):
+        raise ValueError(
+            f"{namespace!r} is reserved ({', '.join(p + '*' for p in RESERVED_NAMESPACE_PREFIXES)},"
+            f" {', '.join(RESERVED_NAMESPACES)}): a team's namespace must be its own"
+        )
+    return namespace
+
+
 class TeamQuota(Model):
     """The namespace's ResourceQuota (requests)."""
 
-    cpu: int = Field(32, ge=0, description="vCPUs")
-    memory_gib: int = Field(128, ge=0, description="memory in GiB")
-    gpus: int = Field(4, ge=0, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
+    cpu: int = Field(32, ge=0, le=INT32, description="vCPUs")
+    memory_gib: int = Field(128, ge=0, le=INT32, description="memory in GiB")
+    gpus: int = Field(4, ge=0, le=INT32, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
 
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")  # GCS bucket names (without dots' extra rules)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What KubeRay sets on Ray's containers (utils/constant.go@v1.7.0:136-194: RAY_*, KUBERAY_GEN_*,
+# FQ_RAY_IP, REDIS_*) and what Ray reads as its own settings (RAY_*, Serve's and auth's among them).
+RESERVED_ENV_PREFIXES = ("RAY_", "KUBERAY_")
+RESERVED_ENV = {"FQ_RAY_IP", "REDIS_PASSWORD", "REDIS_USERNAME"}
+
+
+def _env_name(name: str) -> str:
+    if not ENV_NAME.fullmatch(name):
+        raise ValueError("not an environment variable name: letters, digits and '_', not starting with a digit")
+    if name.startswith(RESERVED_ENV_PREFIXES) or name in RESERVED_ENV:
+        raise ValueError(
+            "Ray and KubeRay set or read this variable (RAY_*, KUBERAY_*, FQ_RAY_IP, REDIS_PASSWORD, REDIS_USERNAME):"
+            " a team's secret must not replace it"
+        )
+    return name
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+STACK_REFERENCE = re.compile(r"^[\w.-]+/[\w.-]+/[\w.-]+$")  # <organization>/<project>/<stack>
 SA_ID_MIN = 6  # GCP service account ids: 6 to 30 characters
 
 
 def _bucket(name: str) -> str:
     if name.startswith("gs://"):
         raise ValueError(f"{name!r} is a URL; give the bucket's name ({name.removeprefix('gs://').split('/')[0]})")
-    if not BUCKET.match(name):
+    if not BUCKET.fullmatch(name):
         raise ValueError(f"{name!r} is not a bucket name: 3-63 lowercase letters, digits, '-', '_' or '.'")
     return name
 
@@ -46,29 +75,39 @@ Bucket = Annotated[str, AfterValidator(_bucket)]
 
 
 class Team(Model):
-    name: Name(24) = Field(description="the team; also names its GCP service account `<name>-ray`")
+    name: Name(24) = Field(
+        description="the team, a tenant of the platform (its tenants[].name); also names its GCP service account"
+        " `<name>-ray`"
+    )
     namespace: Annotated[str | None, Field(validate_default=True)] = Field(
         None,
-        description="the team's namespace (default: the team name); not kube-*, gke-*, gmp-*, default or a"
-        " platform namespace",
+        description="the team's namespace (default: the team name): its tenant's namespace",
     )
     group: str | None = Field(
         None,
         description="Google group (e-mail) that may manage the team's Ray objects, read their pods, logs and"
         " auth tokens, in the team's namespace only",
     )
-    gpu_profiles: list[str] = Field([], description="the platform's GPU profiles this team claims GPUs with")
-    read_buckets: list[Bucket] = Field(
-        [], description="model and data buckets to read (the team's own payload archives are always readable)"
+    gpu_profiles: list[str] = Field(
+        [], description="the platform's GPU profiles this team claims GPUs with (within its tenant's gpuProfiles)"
     )
-    write_buckets: list[Bucket] = Field([], description="buckets where jobs write (read, write, delete)")
-    serve_clients: list[Name(63)] = Field(
+    read_buckets: list[Bucket] = Field(
         [],
-        description="other namespaces whose pods may call the team's Serve apps (port 8000); the team's own"
-        " namespace and the platform's Gateway always may",
+        description="model and data buckets to read, within its tenant's ownBuckets and readBuckets (the team's"
+        " own payload archives are always readable)",
+    )
+    write_buckets: list[Bucket] = Field(
+        [], description="buckets where jobs write (read, write, delete), within its tenant's ownBuckets"
+    )
+    serve_clients: list[Namespace] = Field(
+        [],
+        description="other namespaces whose pods may call the team's Serve apps (port 8000), within its tenant's"
+        " serveClients; the team's own namespace and the platform's Gateway always may",
     )
     kueue: bool = Field(False, description="jobs wait in the platform's Kueue queues (needs its addons.kueue)")
-    quota: TeamQuota = Field(TeamQuota(), description="the namespace's ResourceQuota")
+    quota: TeamQuota = Field(
+        TeamQuota(), description="the namespace's ResourceQuota, at most its tenant's quota in each resource"
+    )
 
     @field_validator("name")
     @classmethod
@@ -83,20 +122,12 @@ class Team(Model):
     @classmethod
     def _namespace(cls, namespace: str | None, info: ValidationInfo) -> str | None:
         namespace = namespace or info.data.get("name")
-        if namespace is None:
-            return namespace
-        check_name(namespace, 63)
-        if namespace in RESERVED_NAMESPACES or namespace.startswith(RESERVED_NAMESPACE_PREFIXES):
-            raise ValueError(
-                f"{namespace!r} is reserved ({', '.join(p + '*' for p in RESERVED_NAMESPACE_PREFIXES)},"
-                f" {', '.join(RESERVED_NAMESPACES)}): a team's namespace must be its own"
-            )
-        return namespace
+        return None if namespace is None else team_namespace(namespace)
 
     @field_validator("group")
     @classmethod
     def _google_group(cls, group: str | None) -> str | None:
-        if group is not None and (group.startswith("system:") or not EMAIL.match(group)):
+        if group is not None and (group.startswith("system:") or not EMAIL.fullmatch(group)):
             raise ValueError(
                 f"{group!r} is not a Google group's e-mail address (a Kubernetes group such as"
                 " system:authenticated would give its rights to everyone it covers)"
@@ -105,10 +136,10 @@ class Team(Model):
 
 
 class Replicas(Model):
-    min: int = Field(0, ge=0, description="fewest worker pods")
-    max: int = Field(1, ge=1, description="most worker pods (Ray's autoscaler adds them on demand)")
+    min: int = Field(0, ge=0, le=INT32, description="fewest worker pods")
+    max: int = Field(1, ge=1, le=INT32, description="most worker pods (Ray's autoscaler adds them on demand)")
 
-    _max_not_below_min = field_validator("max")(max_not_below("min"))
+    _max_not_below_min = at_least("min", "max")
 
 
 class Head(Model):
@@ -152,7 +183,9 @@ class Workload(Model):
     )
     workers: Workers = Field(description="the GPU worker group")
     head: Head = Field(Head(), description="the Ray head")
-    secret_env: dict[str, str] = Field({}, description="environment variable -> key of rayplane:secrets")
+    secret_env: dict[EnvName, str] = Field(
+        {}, description="environment variable (not RAY_*, KUBERAY_* or another KubeRay sets) -> key of rayplane:secrets"
+    )
 
     @property
     def entry(self) -> catalog.Payload:
@@ -169,13 +202,10 @@ class Workload(Model):
     @field_validator("args", mode="wrap")  # wrap: the payload's model validates, not the field's base type
     @classmethod
     def _typed_args(cls, args, handler, info: ValidationInfo) -> Args:
-        """The args as the payload's own model, parsed here once (errors keep their key paths). They
-        may hold no credential: args are written into serveConfigV2 and the RayJob in plain text."""
+        """The args as the payload's own model, parsed here once (errors keep their key paths)."""
         payload = cls.payloads.get(info.data.get("payload"))
         if payload is None:
             return args  # the payload's own error says why
-        if found := _credentials(args, ()):
-            raise ValidationError.from_exception_data(payload.args.__name__, found)
         return payload.args.model_validate(args)
 
 
@@ -191,11 +221,12 @@ class Service(Workload):
 class Job(Workload):
     payloads = catalog.JOBS
 
-    active_deadline_seconds: int = Field(4 * 3600, ge=60, description="the job fails after this long")
-    backoff_limit: int = Field(0, ge=0, description="retries of a failed job")
+    active_deadline_seconds: int = Field(4 * 3600, ge=60, le=INT32, description="the job fails after this long")
+    backoff_limit: int = Field(0, ge=0, le=INT32, description="retries of a failed job")
     ttl_seconds_after_finished: int = Field(
         0,
         ge=0,
+        le=INT32,
         description="the Ray cluster goes this long after the end (0 for a queued job: Kueue frees its quota then);"
         " the submitter Job, kept, has the driver's logs",
     )
@@ -207,7 +238,7 @@ class TeamStack(Model):
     kind: Literal["team"] = Field(description="`team`: this stack deploys a team onto a platform stack")
     project: str = Field(alias="gcp:project", pattern=PROJECT, description="the GCP project (the provider's key)")
     platform_stack: str = Field(
-        pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$", description="the platform stack: `<organization>/rayplane/<stack>`"
+        pattern=STACK_REFERENCE.pattern, description="the platform stack: `<organization>/rayplane/<stack>`"
     )
     team: Team = Field(description="the team")
     services: list[Service] = Field([], description="RayServices, each a Serve app of a payload")
@@ -243,29 +274,3 @@ class TeamStack(Model):
         if errors:
             raise ValueError("\n".join(errors))
         return self
-
-
-# What credentials look like: a URL with user:password, Hugging Face, AWS, GitHub and OpenAI-style
-# tokens, Google OAuth access tokens, private keys.
-CREDENTIAL = re.compile(
-    r"://[^/\s:@]+:[^/\s@]+@|\bhf_[A-Za-z0-9]{20,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"
-    r"|\bsk-[A-Za-z0-9_-]{20,}|\bya29\.[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-)
-
-
-CREDENTIAL_FOUND = PydanticCustomError(
-    "credential",
-    "looks like a credential; args are written into the RayService or RayJob in plain text: keep it in"
-    " rayplane:secrets and pass it with secretEnv",
-)
-
-
-def _credentials(value, loc: tuple) -> list[dict]:
-    """A validation error for every string under `value` (at `loc`) that looks like a credential."""
-    if isinstance(value, dict):
-        return [e for key, item in value.items() for e in _credentials(item, (*loc, key))]
-    if isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in _credentials(item, (*loc, i))]
-    if isinstance(value, str) and CREDENTIAL.search(value):
-        return [{"type": CREDENTIAL_FOUND, "loc": loc, "input": "[hidden]"}]
-    return []

@@ -2,10 +2,13 @@
 dependencies (no Ray, vLLM or torch)."""
 
 import functools
+import shutil
 
 import pytest
 import yaml
 
+from components.config import loading
+from tools import render as render_tool
 from tools.render import STACKS, Render, pulumi_config, render, stack_names
 
 
@@ -47,3 +50,13 @@ def any_stack(request) -> Rendered:
 
 PLATFORM_STACKS = [s for s in stack_names() if stack_values(s)["rayplane:kind"] == "platform"]
 TEAM_STACKS = [s for s in stack_names() if stack_values(s)["rayplane:kind"] == "team"]
+
+
+@pytest.fixture
+def stacks(tmp_path, monkeypatch):
+    """A copy of stacks/ that both the render tool and the program read (tests.infra.catalogue edits it)."""
+    folder = tmp_path / "stacks"
+    shutil.copytree(render_tool.STACKS, folder)
+    monkeypatch.setattr(render_tool, "STACKS", folder)
+    monkeypatch.setattr(loading, "STACKS", folder)
+    return folder

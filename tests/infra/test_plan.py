@@ -42,13 +42,23 @@ def _team(services: list[dict], profiles: list[str]):
             "kind": "team",
             "gcp:project": "rayplane-prod",
             "platformStack": "org/rayplane/prod",
-            "team": {"name": "tm", "gpuProfiles": profiles, "quota": {"gpus": 16}},
+            "team": {"name": "tm", "gpuProfiles": profiles, "quota": {"gpus": 16}, "readBuckets": ["rayplane-prod-m"]},
             "services": services,
         }
     )
 
 
-PROD = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
+_PROD = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
+# prod with a tenant "tm" granted every profile
+TM = contract.TenantExport(
+    name="tm",
+    namespace="tm",
+    project="rayplane-prod",
+    gpuProfiles=[p.name for p in _PROD.gpu_profiles] + ["any"],
+    quota={"gpus": 16},
+    readBuckets=["rayplane-prod-m"],
+)
+PROD = _PROD.model_copy(update={"tenants": [*_PROD.tenants, TM]})
 
 
 def test_placements_resolve_profiles_and_device_plugin_pools():
@@ -66,7 +76,11 @@ def test_placements_resolve_profiles_and_device_plugin_pools():
     assert (c.gpus, c.ray_type) == (8, "H100")
 
 
-LLM = {"models": [{"model_id": "m", "model_source": "gs://b/m", "preset": "qwen2.5-1.5b", "max_model_len": 4096}]}
+LLM = {
+    "models": [
+        {"model_id": "m", "model_source": "gs://rayplane-prod-m/m", "preset": "qwen2.5-1.5b", "max_model_len": 4096}
+    ]
+}
 
 
 def test_the_kind_of_gpu_a_profile_offers_need_not_be_restated():

@@ -11,9 +11,19 @@ from policies.rules import Resource
 from tests.infra.conftest import render_values, rendered, stack_values
 from tools.render import ROOT, stack_names
 
+TEAM = rules.conventions.TEAM_LABEL
+
 
 def resources(render) -> list[Resource]:
-    return [Resource(r["type"], r["name"], r["inputs"], r.get("protect", False)) for r in render.resources]
+    """The stack's resources as the policy pack sees them: a StackReference with its outputs."""
+    return [Resource(r["type"], r["name"], _with_outputs(r), r.get("protect", False)) for r in render.resources]
+
+
+def _with_outputs(resource: dict) -> dict:
+    if resource["type"] != rules.STACK_REFERENCE:
+        return resource["inputs"]
+    platform = rendered(resource["inputs"]["name"].rsplit("/", 1)[-1])
+    return {**resource["inputs"], "outputs": platform.outputs}
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -114,6 +124,22 @@ VIOLATIONS = [
         lambda s: _with(s, rules.RAY_JOB, _set("spec.rayClusterSpec.enableInTreeAutoscaling", True)),
     ),
     ("team-namespaces-isolated", "search-dev", _without_default_deny),
+    (
+        "team-within-its-grant",
+        "search-dev",
+        lambda s: _with(s, rules.BUCKET_IAM, _set("bucket", "rayplane-dev-other-team-data")),
+    ),
+    (
+        "team-within-its-grant",
+        "search-dev",
+        lambda s: _with(s, rules.RESOURCE_QUOTA, lambda props: props["spec"]["hard"].update({"requests.cpu": "64"})),
+    ),
+    (
+        "team-within-its-grant",
+        "assistant-dev",
+        # assistant's namespace claimed for search: not search's namespace, nor its payloads
+        lambda s: _with(s, rules.NAMESPACE, lambda props: props["metadata"]["labels"].update({TEAM: "search"})),
+    ),
 ]
 
 

@@ -3,6 +3,7 @@ is one the cluster accepts (built-in kinds strictly at the GKE minor, custom res
 against their upstream CRDs, KubeRay's admission rules)."""
 
 import kubernetes_validate
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +11,8 @@ from components.gpu import ACCELERATORS
 from components.regions import ZONES
 from policies import admission
 from tests.infra import upstream
-from tests.infra.conftest import render_values
+from tests.infra.conftest import render_values, stack_values
+from tools import render as render_tool
 
 # Derandomized (the same examples in every run); no shrinking: each example is a whole render.
 PROPERTY_SETTINGS = settings(
@@ -121,7 +123,7 @@ def team_configs(draw) -> dict:
                     "models": [
                         {
                             "model_id": "m",
-                            "model_source": "gs://models/m",
+                            "model_source": "gs://rayplane-dev-models/m",
                             "preset": "qwen2.5-1.5b",
                             "max_model_len": 4096,
                             "tensor_parallel_size": gpus,
@@ -140,20 +142,21 @@ def team_configs(draw) -> dict:
                 "name": "index",
                 "payload": "batch-inference",
                 "args": {
-                    "input": "gs://data/in/",
-                    "output": "gs://data/out/",
+                    "input": "gs://rayplane-dev-props-data/in/",
+                    "output": "gs://rayplane-dev-props-data/out/",
                     "num_gpus": draw(st.sampled_from([0.5, 1.0])),
                 },
                 "workers": {"gpuProfile": draw(st.sampled_from(profiles)), "replicas": {"min": 0, "max": 2}},
             }
         )
-    name = draw(st.from_regex(r"[a-f][a-z0-9]{2,8}", fullmatch=True))
     return {
         "gcp:project": "rayplane-dev",
         "rayplane:kind": "team",
         "rayplane:platformStack": "organization/rayplane/dev",
         "rayplane:team": {
-            "name": name,
+            "name": PROPERTY_TENANT["name"],
+            "readBuckets": ["rayplane-dev-models"],
+            "writeBuckets": ["rayplane-dev-props-data"],
             "gpuProfiles": profiles,
             "quota": {"gpus": 32, "cpu": 256, "memoryGib": 1024},
             "serveClients": draw(st.lists(st.sampled_from(["web", "search"]), max_size=2, unique=True)),
@@ -163,8 +166,27 @@ def team_configs(draw) -> dict:
     }
 
 
+# The dev platform with one more tenant, granted what the generated teams may ask for.
+PROPERTY_TENANT = {
+    "name": "props",
+    "ownBuckets": ["rayplane-dev-props-data"],
+    "readBuckets": ["rayplane-dev-models"],
+    "gpuProfiles": ["l4-whole", "l4-shared", "l4-long"],
+    "quota": {"gpus": 32, "cpu": 256, "memoryGib": 1024},
+    "serveClients": ["web", "search"],
+}
+
+
+@pytest.fixture(scope="module")
+def dev_with_the_property_tenant():
+    dev = stack_values("dev")
+    with render_tool.stacks_with({"dev": {**dev, "rayplane:tenants": [*dev["rayplane:tenants"], PROPERTY_TENANT]}}):
+        yield
+
+
 @PROPERTY_SETTINGS
 @given(team_configs())
+@pytest.mark.usefixtures("dev_with_the_property_tenant")
 def test_generated_teams_render_objects_the_cluster_accepts(values):
     result = render_values("property-team", values)
     kinds = {m["kind"] for m in result.manifests()}
