@@ -9,6 +9,7 @@ its swaps for a laptop (`local`), and an example request.
 """
 
 import math
+import string
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -421,6 +422,19 @@ class BatchJobArgs(JobArgs):
         if self.stage == "llm" and not self.model_source:
             raise ValueError("stage llm needs model_source")
         return self
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_uses_the_row_only(cls, prompt: str) -> str:
+        """The prompt is `str.format`ted with the row's text (batch/pipeline.py): `{text}` (with a format
+        spec if wanted) is the only field it may use, and its braces must pair."""
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(prompt) if field is not None]
+        except ValueError as exc:
+            raise ValueError(f"not a format string ({exc}); write a literal brace as {{{{ or }}}}") from None
+        if unknown := sorted({field for field in fields if field != "text"}):
+            raise ValueError(f"{{text}} is the only field a prompt may use, not {', '.join(map(repr, unknown))}")
+        return prompt
 
     @field_validator("num_gpus")
     @classmethod

@@ -6,6 +6,7 @@ e.g. `nodePools[1].accelerator: nvidia-l4 needs a g2-standard-* machine type, go
     base      the model base, names, key-path errors
     platform  `kind: platform`: cluster, network, GPU pools and profiles, add-ons
     team      `kind: team`: the team, its services and jobs
+    tenants   the platform's tenant registry: what each team stack may use
     loading   from Pulumi's config to a validated model
 """
 

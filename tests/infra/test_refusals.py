@@ -700,6 +700,24 @@ MODELS = [
         ],
     ),
     Case(
+        "prompt-with-another-field",
+        "search-dev",
+        {"jobs.0.args.prompt": "Summarize {title}: {text}"},
+        ["jobs[0].args.prompt: {text} is the only field a prompt may use, not 'title'"],
+    ),
+    Case(
+        "prompt-reaching-into-the-row",
+        "search-dev",
+        {"jobs.0.args.prompt": "{text.__class__.__mro__}"},
+        ["jobs[0].args.prompt: {text} is the only field a prompt may use, not 'text.__class__.__mro__'"],
+    ),
+    Case(
+        "prompt-with-a-lone-brace",
+        "search-dev",
+        {"jobs.0.args.prompt": 'Answer as JSON {"summary": ...}: {text}'},
+        ["jobs[0].args.prompt: {text} is the only field a prompt may use, not '\"summary\"'"],
+    ),
+    Case(
         "gpu-share-below-ray-minimum",
         "search-dev",
         {"services.0.args.num_gpus": 0.00005},
@@ -891,3 +909,30 @@ def test_a_valid_string_with_anything_around_it_is_refused_at_its_key(key, junk,
     _, error = render_tool.attempt(stack, render_tool.pulumi_config(values))
     assert error is not None, f"{path} accepted {valid + junk!r}"
     assert error.errors and all(e.startswith(f"{STRING_KEYS[key]}: ") for e in error.errors), error.errors
+
+
+# Every checked number, with its path in the error, and what the numbers a user (or a tenant) may
+# write there instead: negative, zero where it is not allowed, beyond int32, not a number.
+NUMBER_KEYS = {
+    ("search-dev", "services.0.workers.replicas.max"): "services[0].workers.replicas",
+    ("search-dev", "jobs.0.activeDeadlineSeconds"): "jobs[0].activeDeadlineSeconds",
+    ("search-dev", "jobs.0.backoffLimit"): "jobs[0].backoffLimit",
+    ("search-dev", "jobs.0.ttlSecondsAfterFinished"): "jobs[0].ttlSecondsAfterFinished",
+    ("search-dev", "team.quota.gpus"): "team.quota.gpus",
+    ("search-dev", "services.0.args.num_gpus"): "services[0].args.num_gpus",
+    ("dev", "nodePools.0.autoscaling.maxNodes"): "nodePools[0].autoscaling",
+    ("prod", "nodePools.2.diskSizeGb"): "nodePools[2].diskSizeGb",
+}
+BAD_NUMBERS = [-1, -(2**63), 2**31, 2**64, 10**30, float("inf"), float("-inf"), float("nan"), 1.5, 1e-9]
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(key=st.sampled_from(sorted(NUMBER_KEYS)), number=st.sampled_from(BAD_NUMBERS))
+def test_a_number_out_of_its_fields_bounds_is_refused_at_its_key(key, number):
+    stack, path = key
+    values = copy.deepcopy(stack_values(stack))
+    edit(values, path, number)
+    _, error = render_tool.attempt(stack, render_tool.pulumi_config(values))
+    assert error is not None, f"{path} accepted {number!r}"
+    where = NUMBER_KEYS[key]
+    assert error.errors and all(e.startswith(where) for e in error.errors), error.errors
