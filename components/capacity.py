@@ -33,7 +33,7 @@ from components.contract import GpuPoolExport
 from components.gpu import ACCELERATORS
 from components.placement import Placement
 from components.pricing import ESTIMATE, missing
-from workloads.config import Args, LLMAppArgs, LLMModel, Scale
+from workloads.config import Args, LLMModel, Scale
 from workloads.facts import BYTES_PER_PARAM
 
 GIB = 2**30
@@ -213,9 +213,9 @@ def workload_capacity(
     job's fixed size), beside the other workloads' `others` GPUs at their smallest."""
     source, per_worker = placement.source, placement.gpus
     errors, fits = [], []
-    if isinstance(args, LLMAppArgs) and args.profile == "cluster":
-        for i, model in enumerate(args.models):
-            model_errors, model_fits = _model_errors(f"{path}.args.models[{i}]", model, placement)
+    if args.profile == "cluster":
+        for where, model in args.llm_models().items():
+            model_errors, model_fits = _model_errors(f"{path}.args{'.' if where else ''}{where}", model, placement)
             errors += model_errors
             fits += model_fits
     limits = {

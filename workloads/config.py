@@ -12,7 +12,7 @@ import math
 import string
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workloads.facts import PRESETS, ModelFacts, preset_name
 
@@ -68,6 +68,10 @@ class Args(Part):
     def on_gpus(self, ray_type: str | None) -> Self:
         """These args on workers whose GPUs are all of one Ray accelerator type (None: several)."""
         return self
+
+    def llm_models(self) -> dict[str, "LLMModel"]:
+        """The vLLM engines the payload runs, by arg path ("" for the args themselves): sized at plan time."""
+        return {}
 
     def storage(self) -> tuple[dict[str, str], dict[str, str]]:
         """Where the payload reads and where it writes: (arg path -> location) each, a location a local
@@ -277,6 +281,9 @@ class LLMAppArgs(Args):
     def ray_accelerator(self) -> str | None:
         return self.accelerator_type
 
+    def llm_models(self) -> dict[str, "LLMModel"]:
+        return {f"models[{i}]": model for i, model in enumerate(self.models)}
+
     def storage(self) -> tuple[dict[str, str], dict[str, str]]:
         reads = {f"models[{i}].model_source": model.model_source for i, model in enumerate(self.models)}
         reads |= {
@@ -412,6 +419,8 @@ class BatchJobArgs(JobArgs):
     model: ActorPool = Field(ActorPool(), description="the model stage's actor pool")
     num_gpus: GpuShare = Field(1, ge=0, description="GPUs per model actor: a fraction of one, or whole GPUs")
     model_source: str | None = Field(None, description="stage llm: the model's weights")
+    preset: str | None = Field(None, description="stage llm: the presets table's model whose facts apply")
+    facts: ModelFacts = Field(ModelFacts(), description="stage llm: the model's facts, or overrides of its preset's")
     prompt: str = Field("Summarize in one sentence:\n{text}", description="stage llm: the prompt ({text} is the row)")
     max_tokens: int = Field(64, ge=1, description="stage llm: tokens generated per row")
     tensor_parallel_size: int = Field(1, ge=1, description="stage llm: GPUs a layer is split over")
@@ -421,7 +430,27 @@ class BatchJobArgs(JobArgs):
     def _llm_needs_a_model(self) -> "BatchJobArgs":
         if self.stage == "llm" and not self.model_source:
             raise ValueError("stage llm needs model_source")
+        try:
+            self.llm_models()  # its preset, facts and parallel sizes, checked as a service's model's
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
         return self
+
+    def llm_models(self) -> dict[str, LLMModel]:
+        if self.stage != "llm":
+            return {}
+        # The engine runs with vLLM's defaults but its parallel sizes: the model's whole context, and
+        # it must hold at least one sequence of it, or vLLM does not start (one sequence sized here).
+        model = LLMModel(
+            model_id=self.preset or self.model_source.rstrip("/").rsplit("/", 1)[-1],
+            model_source=self.model_source,
+            preset=self.preset,
+            facts=self.facts,
+            tensor_parallel_size=self.tensor_parallel_size,
+            pipeline_parallel_size=self.pipeline_parallel_size,
+            max_num_seqs=1,
+        )
+        return {"": model}
 
     @field_validator("prompt")
     @classmethod

@@ -670,7 +670,14 @@ STORAGE = [
         ],
     ),
 ]
-# Models and engines: what vLLM and Ray refuse at start, refused at plan time.
+# Models and engines: what vLLM and Ray refuse at start, refused at plan time; a batch job's LLM
+# stage is sized as a service's model is.
+LLM_JOB = {
+    "input": "gs://rayplane-dev-search-data/documents/",
+    "output": "gs://rayplane-dev-search-data/summaries/",
+    "stage": "llm",
+    "model_source": "gs://rayplane-dev-models/qwen2.5-1.5b-instruct",
+}
 MODELS = [
     Case(
         "tensor-parallel-not-dividing-the-heads",
@@ -716,6 +723,34 @@ MODELS = [
         "search-dev",
         {"jobs.0.args.prompt": 'Answer as JSON {"summary": ...}: {text}'},
         ["jobs[0].args.prompt: {text} is the only field a prompt may use, not '\"summary\"'"],
+    ),
+    Case(
+        "batch-llm-that-does-not-fit",
+        "search-dev",
+        {"jobs.0.args": {**LLM_JOB, "model_source": "gs://rayplane-dev-models/qwen2.5-72b-instruct"}},
+        [
+            "jobs[0].args: qwen2.5-72b bf16 needs 135.4 GiB weights per GPU at TP=1 on nvidia-l4; with"
+            " gpu_memory_utilization 0.9 and 1 GiB for activations that leaves 0.0 GiB for KV, but max_model_len"
+            " 32768 x 1 sequences needs 10.0 GiB"
+        ],
+    ),
+    Case(
+        "batch-llm-without-facts",
+        "search-dev",
+        {"jobs.0.args": {**LLM_JOB, "model_source": "gs://rayplane-dev-models/mymodel"}},
+        [
+            "jobs[0].args: no facts to size 'mymodel' by: set preset (a model in workloads/facts.py) or give facts"
+            " its params_b, layers, kv_heads, head_dim, dtype, max_position"
+        ],
+    ),
+    Case(
+        "batch-llm-tensor-parallel-not-dividing-the-heads",
+        "search-dev",
+        {"jobs.0.args": {**LLM_JOB, "preset": "qwen2.5-1.5b", "tensor_parallel_size": 5}},
+        [
+            "jobs[0].args: tensor_parallel_size 5 does not divide the model's 12 attention heads (vLLM refuses it);"
+            " use 1, 2, 3, 4, 6"
+        ],
     ),
     Case(
         "gpu-share-below-ray-minimum",
@@ -831,6 +866,7 @@ VALID = [
     ("a2-mega-a100", "prod", {"nodePools.1.machineType": "a2-megagpu-16g"}),
     ("tenant-in-its-own-project", "dev", tenant(project="rayplane-ranking")),
     ("most-of-the-internet-is-not-all", "dev", {"cluster.controlPlane.authorizedNetworks.0.cidr": "0.0.0.0/1"}),
+    ("batch-llm-that-fits", "search-dev", {"jobs.0.args": LLM_JOB}),
     ("worker-within-allocatable", "search-dev", {"services.0.workers.cpu": 7, "services.0.workers.memoryGib": 28}),
     ("env-names", "assistant-dev", {"services.0.secretEnv": {"HF_TOKEN": "hfToken", "_token2": "hfToken"}}),
 ]
