@@ -42,10 +42,22 @@ def _ray_share(gpus: float | None) -> float | None:
 GpuShare = Annotated[float, AfterValidator(_ray_share)]
 
 
+INT32 = 2**31 - 1  # the most an int32 holds: Kubernetes objects' counts and seconds, vLLM's and Ray's sizes
+
+
+def within_int32(value):
+    """A field validator for every field: an integer must fit the int32 it lands in (a replica count,
+    a deadline, an engine's batch size), not overflow it there."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT32 - 1 <= value <= INT32:
+        raise ValueError(f"{value} does not fit the int32 it lands in (at most {INT32})")
+    return value
+
+
 class Part(BaseModel):
     """A part of a payload's args."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no infinity or NaN anywhere
+    _int32 = field_validator("*")(staticmethod(within_int32))
 
 
 class Args(Part):

@@ -5,8 +5,10 @@ import re
 from typing import Annotated
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from workloads.config import within_int32
 
 REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 ZONE = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-[a-z]$")
@@ -14,7 +16,6 @@ DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # A namespace is an RFC 1123 label (Kubernetes' IsDNS1123Label): it may start with a digit.
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PROJECT = r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$"
-INT32 = 2**31 - 1  # the most an int32 field of a Kubernetes object (replicas, seconds, counts) holds
 
 
 class Model(BaseModel):
@@ -22,6 +23,7 @@ class Model(BaseModel):
 
     # No infinity or NaN: `ge` lets infinity through, and NaN compares false with every bound.
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, allow_inf_nan=False)
+    _int32 = field_validator("*")(staticmethod(within_int32))
 
 
 class ConfigError(pulumi.RunError):

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from components.config.base import INT32, PROJECT, Model, Name, Namespace, at_least, check_namespace
+from components.config.base import PROJECT, Model, Name, Namespace, at_least, check_namespace
 from components.conventions import RESERVED_NAMESPACE_PREFIXES, RESERVED_NAMESPACES
 from workloads import catalog
 from workloads.config import Args
@@ -33,9 +33,9 @@ def team_namespace(namespace: str) -> str:
 class TeamQuota(Model):
     """The namespace's ResourceQuota (requests)."""
 
-    cpu: int = Field(32, ge=0, le=INT32, description="vCPUs")
-    memory_gib: int = Field(128, ge=0, le=INT32, description="memory in GiB")
-    gpus: int = Field(4, ge=0, le=INT32, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
+    cpu: int = Field(32, ge=0, description="vCPUs")
+    memory_gib: int = Field(128, ge=0, description="memory in GiB")
+    gpus: int = Field(4, ge=0, description="GPUs: `nvidia.com/gpu` and DRA GPU devices, each")
 
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -136,8 +136,8 @@ class Team(Model):
 
 
 class Replicas(Model):
-    min: int = Field(0, ge=0, le=INT32, description="fewest worker pods")
-    max: int = Field(1, ge=1, le=INT32, description="most worker pods (Ray's autoscaler adds them on demand)")
+    min: int = Field(0, ge=0, description="fewest worker pods")
+    max: int = Field(1, ge=1, description="most worker pods (Ray's autoscaler adds them on demand)")
 
     _max_not_below_min = at_least("min", "max")
 
@@ -221,12 +221,11 @@ class Service(Workload):
 class Job(Workload):
     payloads = catalog.JOBS
 
-    active_deadline_seconds: int = Field(4 * 3600, ge=60, le=INT32, description="the job fails after this long")
-    backoff_limit: int = Field(0, ge=0, le=INT32, description="retries of a failed job")
+    active_deadline_seconds: int = Field(4 * 3600, ge=60, description="the job fails after this long")
+    backoff_limit: int = Field(0, ge=0, description="retries of a failed job")
     ttl_seconds_after_finished: int = Field(
         0,
         ge=0,
-        le=INT32,
         description="the Ray cluster goes this long after the end (0 for a queued job: Kueue frees its quota then);"
         " the submitter Job, kept, has the driver's logs",
     )

@@ -538,7 +538,26 @@ SIZES = [
 ]
 # Numbers: within the field they land in (int32 in CRDs, GKE's disks), ranges whichever side is a
 # default, no infinity or NaN.
+INT32 = "does not fit the int32 it lands in (at most 2147483647)"
 NUMBERS = [
+    Case(
+        "engine-batch-beyond-int32",
+        "search-dev",
+        {"services.0.args.max_batch_size": 2**40},
+        [f"services[0].args.max_batch_size: {2**40} {INT32}"],
+    ),
+    Case(
+        "engine-sequences-beyond-int32",
+        "search-dev",
+        {"services.1.args.models.0.max_num_seqs": 2**31},
+        [f"services[1].args.models[0].max_num_seqs: {2**31} {INT32}"],
+    ),
+    Case(
+        "generated-tokens-beyond-int32",
+        "search-dev",
+        {"jobs.0.args.max_tokens": 10**20},
+        [f"jobs[0].args.max_tokens: {10**20} {INT32}"],
+    ),
     Case(
         "replicas-min-above-the-default-max",
         "search-dev",
@@ -555,31 +574,31 @@ NUMBERS = [
         "replicas-beyond-int32",
         "search-dev",
         {"services.0.workers.replicas.max": 2**31},
-        ["services[0].workers.replicas.max: Input should be less than or equal to 2147483647"],
+        [f"services[0].workers.replicas.max: {2**31} {INT32}"],
     ),
     Case(
         "deadline-beyond-int32",
         "search-dev",
         {"jobs.0.activeDeadlineSeconds": 2**31},
-        ["jobs[0].activeDeadlineSeconds: Input should be less than or equal to 2147483647"],
+        [f"jobs[0].activeDeadlineSeconds: {2**31} {INT32}"],
     ),
     Case(
         "ttl-beyond-int32",
         "search-dev",
         {"jobs.0.ttlSecondsAfterFinished": 2**40},
-        ["jobs[0].ttlSecondsAfterFinished: Input should be less than or equal to 2147483647"],
+        [f"jobs[0].ttlSecondsAfterFinished: {2**40} {INT32}"],
     ),
     Case(
         "backoff-beyond-int32",
         "search-dev",
         {"jobs.0.backoffLimit": 2**31},
-        ["jobs[0].backoffLimit: Input should be less than or equal to 2147483647"],
+        [f"jobs[0].backoffLimit: {2**31} {INT32}"],
     ),
     Case(
         "quota-beyond-int32",
         "search-dev",
         {"team.quota.cpu": 10**30},
-        ["team.quota.cpu: Input should be less than or equal to 2147483647"],
+        [f"team.quota.cpu: {10**30} {INT32}"],
     ),
     Case(
         "disk-beyond-64-tib",
@@ -959,7 +978,18 @@ NUMBER_KEYS = {
     ("dev", "nodePools.0.autoscaling.maxNodes"): "nodePools[0].autoscaling",
     ("prod", "nodePools.2.diskSizeGb"): "nodePools[2].diskSizeGb",
 }
-BAD_NUMBERS = [-1, -(2**63), 2**31, 2**64, 10**30, float("inf"), float("-inf"), float("nan"), 1.5, 1e-9]
+BAD_NUMBERS = [
+    -1,
+    -(2**63),
+    2**31,
+    2**64,
+    10**30,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    1.5,
+    1e-9,
+]
 
 
 @settings(PROPERTY_SETTINGS, max_examples=60)
