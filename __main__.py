@@ -42,7 +42,9 @@ def team(cfg: config.TeamStack) -> None:
     # made against them: an invalid config stops before anything of the team is registered.
     exports = contract.read(platform_stack, cfg.platform_stack)
     built = exports.apply(
-        lambda platform: team_resources(plan.team(cfg, platform), platform_stack.require_output(contract.KUBECONFIG))
+        lambda platform: team_resources(
+            plan.team(cfg, platform, pulumi.get_stack()), platform_stack.require_output(contract.KUBECONFIG)
+        )
     )
     for name in ("namespace", "gcpServiceAccount", "payloadUri", "capacity"):
         pulumi.export(name, built[name])
@@ -59,7 +61,7 @@ def team_resources(team_plan: plan.TeamPlan, kubeconfig: pulumi.Output[str]) -> 
     cfg = team_plan.config
     slice_ = Team(team_plan, kubeconfig)
     namespace = slice_.namespace.metadata["name"]
-    identity = TeamIdentity(cfg, namespace, team_plan.workload_bucket, slice_.provider)
+    identity = TeamIdentity(cfg, namespace, team_plan.workload_bucket, team_plan.platform_project, slice_.provider)
     TeamNetwork(team_plan, namespace, pulumi.ResourceOptions(provider=slice_.provider))
     payload = PayloadArchive(cfg.team.name, team_plan.workload_bucket)
     RayWorkloads(

@@ -39,7 +39,7 @@ def quota(services: int) -> dict:
 def dev_with_bench(most: int) -> dict:
     """The dev platform's config with the tenant `bench`, granted what `most` services need."""
     config = stack_file("dev", STACKS)
-    tenant = {"name": "bench", "gpuProfiles": ["l4-shared"], "quota": quota(most)}
+    tenant = {"name": "bench", "stacks": ["bench"], "gpuProfiles": ["l4-shared"], "quota": quota(most)}
     return {**config, "rayplane:tenants": [*config["rayplane:tenants"], tenant]}
 
 

@@ -31,16 +31,21 @@ def team_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
     return errors
 
 
-def grant_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
-    """The team against its tenant grant in the platform's registry (rayplane:tenants): its name,
-    namespace, project, buckets, GPU profiles, quota and serve clients. Each error names the team's
-    key and the platform's."""
+def grant_errors(config: TeamStack, platform: PlatformExports, this_stack: str) -> list[str]:
+    """The team stack `this_stack` against its tenant grant in the platform's registry
+    (rayplane:tenants): the stack itself, the team's namespace, project, buckets, GPU profiles,
+    quota and serve clients. Each error names the team's key and the platform's."""
     team, stack = config.team, config.platform_stack.rsplit("/", 1)[-1]
     found = platform.tenant(team.name)
     if found is None:
         return [f"team.name: {team.name!r} is not a tenant of {stack}: add it to {stack}'s rayplane:tenants"]
     i, tenant = found
     grant = f"{stack}'s tenants[{i}]"
+    if this_stack not in tenant.stacks:
+        return [
+            f"team.name: {team.name!r} is {grant}, whose grant only the stacks {', '.join(tenant.stacks)} may use,"
+            f" not {this_stack}"
+        ]
     errors = []
     if team.namespace != tenant.namespace:
         errors.append(f"team.namespace: {team.namespace!r}, but {grant}.namespace is {tenant.namespace!r}")

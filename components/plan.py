@@ -212,13 +212,15 @@ class TeamPlan:
     capacity: TeamCapacity
     ray_image: str  # the platform's, for every head and worker
     workload_bucket: str  # the platform's bucket of payload archives
+    platform_project: str  # the cluster's project: its Workload Identity pool is <project>.svc.id.goog
     gateway_class_name: str | None  # the platform's GatewayClass for incremental upgrades
     gateway_source_ranges: list[str]  # where the platform's Gateway reaches pods from
 
 
-def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
-    """The team's plan; a ConfigError with the team's key paths where the platform cannot run it."""
-    errors, placed = checks.team_errors(config, platform) + checks.grant_errors(config, platform), []
+def team(config: TeamStack, platform: PlatformExports, stack: str) -> TeamPlan:
+    """The plan of the team stack `stack`; a ConfigError with the team's key paths where the
+    platform cannot run it."""
+    errors, placed = checks.team_errors(config, platform) + checks.grant_errors(config, platform, stack), []
     for path, workload in config.workloads():
         errors += checks.storage_errors(path, workload, config)
         if (problems := checks.unplaced(path, workload.workers, platform)) is not None:
@@ -259,6 +261,7 @@ def team(config: TeamStack, platform: PlatformExports) -> TeamPlan:
         capacity=report,
         ray_image=platform.ray_image,
         workload_bucket=platform.workload_bucket,
+        platform_project=platform.project,
         gateway_class_name=platform.gateway_class_name,
         gateway_source_ranges=platform.gateway_source_ranges,
     )

@@ -16,6 +16,7 @@ class TeamIdentity(pulumi.ComponentResource):
         config: TeamStack,
         namespace: pulumi.Input[str],
         workload_bucket: str,
+        pool_project: str,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -33,8 +34,9 @@ class TeamIdentity(pulumi.ComponentResource):
             f"{team.name}-workload-identity",
             service_account_id=self.gsa.name,
             role="roles/iam.workloadIdentityUser",
+            # The cluster's project holds the Workload Identity pool, whichever project the team runs in.
             member=pulumi.Output.concat(
-                "serviceAccount:", config.project, ".svc.id.goog[", namespace, f"/{TEAM_SERVICE_ACCOUNT}]"
+                "serviceAccount:", pool_project, ".svc.id.goog[", namespace, f"/{TEAM_SERVICE_ACCOUNT}]"
             ),
             opts=child,
         )

@@ -20,6 +20,7 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
 BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
+BUCKET_IAM_WIDE = {"gcp:storage/bucketIAMBinding:BucketIAMBinding", "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"}
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 RAY_SERVICE = f"kubernetes:{conventions.RAY_API}:RayService"
 RAY_JOB = f"kubernetes:{conventions.RAY_API}:RayJob"
@@ -183,44 +184,51 @@ def _quantity(value, field: str) -> float | None:
 
 
 def team_within_its_grant(resources: list[Resource]) -> list[tuple[str, str]]:
-    """A team stack's namespace, bucket grants and quota against its tenant in the platform's
+    """A team stack's namespaces, bucket grants and quota against its tenant in the platform's
     registry (its StackReference's `tenants` output): what components/checks.py grant_errors
-    checks in the team's config, checked again on what the preview would create."""
+    checks in the team's config, checked again on what the preview would create. A team stack
+    grants buckets only with BucketIAMMember, to its own service account."""
     if (found := _team(resources)) is None:
         return []
-    namespace, team = found
+    _, team = found
     outputs = next((_get(r.props, "outputs") for r in resources if r.type == STACK_REFERENCE), None) or {}
     tenant = next((t for t in outputs.get("tenants") or [] if t.get("name") == team), None)
     if tenant is None:
-        return [(namespace.name, f"team {team} is not a tenant of its platform stack (its rayplane:tenants)")]
-    violations = []
-    if (name := _get(namespace.props, "metadata", "name")) != tenant.get("namespace"):
-        violations.append((namespace.name, f"namespace {name} is not {team}'s, {tenant.get('namespace')}"))
+        return [(found[0].name, f"team {team} is not a tenant of its platform stack (its rayplane:tenants)")]
+    violations = [
+        (r.name, f"namespace {name} is not {team}'s, {tenant.get('namespace')}")
+        for r in resources
+        if r.type == NAMESPACE and (name := _get(r.props, "metadata", "name")) != tenant.get("namespace")
+    ]
     own, read = set(tenant.get("ownBuckets") or []), set(tenant.get("readBuckets") or [])
     granted = {"roles/storage.objectViewer": own | read, "roles/storage.objectUser": own}
-    payloads = f'/objects/{conventions.team_prefix(team)}")'
+    workloads = outputs.get("workloadBucket")
+    payloads = f'resource.name.startsWith("projects/_/buckets/{workloads}/objects/{conventions.team_prefix(team)}")'
+    member = f"serviceAccount:{team}-ray@"
     for r in resources:
+        if r.type in BUCKET_IAM_WIDE:
+            violations.append((r.name, f"{r.type} replaces a bucket's grants; a team stack adds members only"))
         if r.type != BUCKET_IAM:
             continue
         bucket, role = r.props.get("bucket"), r.props.get("role")
-        if bucket == outputs.get("workloadBucket"):
-            condition = _get(r.props, "condition", "expression") or ""
-            if role != "roles/storage.objectViewer" or not condition.endswith(payloads):
+        if not str(r.props.get("member", "")).startswith(member):
+            violations.append((r.name, f"{role} on {bucket} for {r.props.get('member')}, not {team}'s service account"))
+        if bucket == workloads:
+            if role != "roles/storage.objectViewer" or _get(r.props, "condition", "expression") != payloads:
                 violations.append((r.name, f"{role} on the workload bucket beyond {team}'s own payloads"))
         elif bucket not in granted.get(role, set()):
             violations.append((r.name, f"{role} on {bucket}, which {team}'s tenant grant does not hold"))
     ceiling = tenant.get("quota") or {}
-    for r in resources:
-        if r.type != RESOURCE_QUOTA:
-            continue
-        for key, value in (_get(r.props, "spec", "hard") or {}).items():
-            field = QUOTA_CEILINGS.get(key)
-            if field is None:
-                continue
-            asked = _quantity(value, field)
-            if asked is None or asked > ceiling.get(field, 0):
+    quotas = [r for r in resources if r.type == RESOURCE_QUOTA]
+    if not quotas:
+        violations.append((found[0].name, f"no ResourceQuota holds {team}'s namespace to its ceiling"))
+    for r in quotas:
+        hard = _get(r.props, "spec", "hard") or {}
+        for key, field in QUOTA_CEILINGS.items():
+            asked = _quantity(hard.get(key), field) if key in hard else None
+            if asked is None or asked > (most := ceiling.get(field, 0)):
                 violations.append(
-                    (r.name, f"quota {key} {value} above {team}'s ceiling quota.{field} {ceiling.get(field)}")
+                    (r.name, f"quota {key} {hard.get(key)} not within {team}'s ceiling quota.{field} {most}")
                 )
     return violations
 

@@ -146,7 +146,9 @@ def _at_least(low: str, high: str):
 class Autoscaling(Part):
     min_replicas: int = Field(1, ge=0, description="fewest replicas")
     max_replicas: int = Field(1, ge=1, description="most replicas")
-    target_ongoing_requests: float = Field(16, gt=0, description="requests per replica that Serve scales towards")
+    target_ongoing_requests: float = Field(
+        16, gt=0, le=1_000_000, description="requests per replica that Serve scales towards"
+    )
 
     _max_not_below_min = _at_least("min_replicas", "max_replicas")
 
@@ -173,7 +175,9 @@ GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of a GPU's memory
 
 class LLMModel(Part):
     model_id: str = Field(description='the name clients send as "model"')
-    model_source: str = Field(description="a directory, gs:// prefix or hub id holding the weights")
+    model_source: str = Field(
+        description="the weights: a gs:// prefix of the team's buckets in the cluster (a directory on a laptop)"
+    )
     preset: str | None = Field(
         None, description="the presets table's model whose facts apply (default: the one model_id names, if any)"
     )
@@ -236,7 +240,7 @@ class LLMModel(Part):
         # them (vllm/config/model.py@0.29.0:1405-1418, verify_with_parallel_config).
         heads, tp = self.model_facts().heads, self.tensor_parallel_size
         if heads and heads % tp:
-            sizes = ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0 and n <= 8)
+            sizes = ", ".join(str(n) for n in range(1, min(heads, 8) + 1) if heads % n == 0)
             raise ValueError(
                 f"tensor_parallel_size {tp} does not divide the model's {heads} attention heads (vLLM refuses it);"
                 f" use {sizes}"
@@ -475,6 +479,10 @@ class BatchJobArgs(JobArgs):
             raise ValueError(f"not a format string ({exc}); write a literal brace as {{{{ or }}}}") from None
         if unknown := sorted({field for field in fields if field != "text"}):
             raise ValueError(f"{{text}} is the only field a prompt may use, not {', '.join(map(repr, unknown))}")
+        try:
+            prompt.format(text="a row's text")  # a conversion or format spec that a text cannot take
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"the prompt does not format a text: {exc}") from None
         return prompt
 
     @field_validator("num_gpus")

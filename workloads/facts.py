@@ -16,18 +16,24 @@ BYTES_PER_PARAM: dict[str, float] = {"bf16": 2, "fp16": 2, "fp8": 1, "int4": 0.5
 
 
 class ModelFacts(BaseModel):
-    """A model's size and attention shape. Every field is needed to size it; a preset gives them all."""
+    """A model's size and attention shape. Every field is needed to size it; a preset gives them all.
+    Bounds far above any model: sizing arithmetic never overflows."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    params_b: float | None = Field(None, gt=0, description="parameters, in billions")
-    layers: int | None = Field(None, ge=1, description="transformer layers (num_hidden_layers)")
-    kv_heads: int | None = Field(None, ge=1, description="key/value heads (num_key_value_heads)")
-    head_dim: int | None = Field(None, ge=1, description="dimension of an attention head")
+    params_b: float | None = Field(None, gt=0, le=100_000, description="parameters, in billions")
+    layers: int | None = Field(None, ge=1, le=100_000, description="transformer layers (num_hidden_layers)")
+    kv_heads: int | None = Field(None, ge=1, le=100_000, description="key/value heads (num_key_value_heads)")
+    head_dim: int | None = Field(None, ge=1, le=100_000, description="dimension of an attention head")
     dtype: Dtype | None = Field(None, description="weight dtype: bf16, fp16, fp8 or int4 (presets: bf16)")
-    max_position: int | None = Field(None, ge=16, description="the model's context length (max_position_embeddings)")
+    max_position: int | None = Field(
+        None, ge=16, le=2**31 - 1, description="the model's context length (max_position_embeddings)"
+    )
     heads: int | None = Field(
-        None, ge=1, description="attention heads (num_attention_heads): a tensor parallel size must divide them"
+        None,
+        ge=1,
+        le=100_000,
+        description="attention heads (num_attention_heads): a tensor parallel size must divide them",
     )
 
     def missing(self) -> list[str]:

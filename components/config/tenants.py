@@ -10,6 +10,10 @@ from components.config.team import Bucket, TeamQuota, team_namespace
 
 class Tenant(Model):
     name: Name(24) = Field(description="the team: its team stack's team.name")
+    stacks: list[str] = Field(
+        min_length=1,
+        description="the team stacks (Pulumi stack names) that act as this tenant: no other stack may use its grant",
+    )
     namespace: str | None = Field(None, description="its namespace (default: the name); its team stack's must match")
     project: str | None = Field(
         None, pattern=PROJECT, description="the Google project its team stack runs in (default: the platform's)"
@@ -33,9 +37,13 @@ class Tenant(Model):
 def registry_errors(tenants: list[Tenant], prefix: str, profiles: set[str]) -> list[str]:
     """A registry's errors: one name, namespace and owner per tenant, buckets of this platform
     only (so a dev platform cannot grant a prod bucket), profiles it has."""
-    errors, names, namespaces, owners = [], {}, {}, {}
+    errors, names, namespaces, owners, stacks = [], {}, {}, {}, {}
     for i, tenant in enumerate(tenants):
         path, namespace = f"tenants[{i}]", tenant.namespace or tenant.name
+        for j, stack in enumerate(tenant.stacks):
+            if stack in stacks and stacks[stack] != i:
+                errors.append(f"{path}.stacks[{j}]: {stack} already acts as tenants[{stacks[stack]}]")
+            stacks.setdefault(stack, i)
         if tenant.name in names:
             errors.append(f"{path}.name: {tenant.name!r} is already tenants[{names[tenant.name]}]")
         names.setdefault(tenant.name, i)

@@ -52,6 +52,7 @@ _PROD = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
 # prod with a tenant "tm" granted every profile
 TM = contract.TenantExport(
     name="tm",
+    stacks=["tm"],
     namespace="tm",
     project="rayplane-prod",
     gpuProfiles=[p.name for p in _PROD.gpu_profiles] + ["any"],
@@ -70,7 +71,7 @@ def test_placements_resolve_profiles_and_device_plugin_pools():
         ],
         ["l4-x2"],
     )
-    a, b, c = (service.placement for service in plan.team(team, PROD).services)
+    a, b, c = (service.placement for service in plan.team(team, PROD, "tm").services)
     assert (a.pool_names, a.gpus, a.ray_types, a.claim_template) == (["l4"], 2, ["L4"], "l4-x2")
     assert (b.pool_names, b.gpus, b.ray_types, b.claim_template) == (["h100"], 4, ["H100"], None)
     assert (c.gpus, c.ray_type) == (8, "H100")
@@ -87,18 +88,18 @@ def test_the_kind_of_gpu_a_profile_offers_need_not_be_restated():
     team = _team(
         [{"name": "chat", "payload": "llm", "args": LLM, "workers": {"gpuProfile": "a100-whole"}}], ["a100-whole"]
     )
-    [chat] = plan.team(team, PROD).services
+    [chat] = plan.team(team, PROD, "tm").services
     assert team.services[0].args.accelerator_type is None and chat.args.accelerator_type == "A100"
     # a profile that spans kinds of GPU pins none
     spanning = PROD.profile("l4-whole").model_copy(update={"name": "any", "eligible_pools": ["l4", "a100"]})
     platform = PROD.model_copy(update={"gpu_profiles": [*PROD.gpu_profiles, spanning]})
     team = _team([{"name": "chat", "payload": "llm", "args": LLM, "workers": {"gpuProfile": "any"}}], ["any"])
-    [chat] = plan.team(team, platform).services
+    [chat] = plan.team(team, platform, "tm").services
     assert chat.placement.ray_types == ["A100", "L4"] and chat.args.accelerator_type is None
 
 
 def test_a_queued_job_runs_at_a_fixed_size_and_nothing_else_does():
-    search = plan.team(_config("search-prod"), PROD)
+    search = plan.team(_config("search-prod"), PROD, "search-prod")
     [reindex] = search.jobs
     assert (reindex.queue, reindex.fixed_size, reindex.fewest_workers) == ("l4-shared", True, 1)
     assert search.local_queues == {"l4-shared": "rayplane-prod-l4"}
@@ -113,7 +114,7 @@ def _config(stack: str):
 
 def test_the_plan_is_frozen():
     team = _team([{"name": "a", "payload": "embeddings", "workers": {"gpuProfile": "l4-x2"}}], ["l4-x2"])
-    built = plan.team(team, PROD)
+    built = plan.team(team, PROD, "tm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.services[0].queue = "x"
 

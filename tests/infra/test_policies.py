@@ -136,6 +136,26 @@ VIOLATIONS = [
     ),
     (
         "team-within-its-grant",
+        "search-dev",
+        lambda s: _with(s, rules.BUCKET_IAM, _set("member", "allUsers")),
+    ),
+    (
+        "team-within-its-grant",
+        "search-dev",
+        lambda s: _with(
+            s, rules.RESOURCE_QUOTA, lambda props: props["spec"]["hard"].pop("requests.nvidia.com/gpu") and None
+        ),
+    ),
+    (
+        "team-within-its-grant",
+        "search-dev",
+        lambda s: [
+            *resources(s),
+            Resource("gcp:storage/bucketIAMBinding:BucketIAMBinding", "wide", {"bucket": "rayplane-dev-models"}),
+        ],
+    ),
+    (
+        "team-within-its-grant",
         "assistant-dev",
         # assistant's namespace claimed for search: not search's namespace, nor its payloads
         lambda s: _with(s, rules.NAMESPACE, lambda props: props["metadata"]["labels"].update({TEAM: "search"})),

@@ -169,6 +169,7 @@ def team_configs(draw) -> dict:
 # The dev platform with one more tenant, granted what the generated teams may ask for.
 PROPERTY_TENANT = {
     "name": "props",
+    "stacks": ["property-team"],
     "ownBuckets": ["rayplane-dev-props-data"],
     "readBuckets": ["rayplane-dev-models"],
     "gpuProfiles": ["l4-whole", "l4-shared", "l4-long"],

@@ -347,7 +347,7 @@ DEV_TENANTS = stack_values("dev")["rayplane:tenants"]
 
 def tenant(**fields) -> dict:
     """The dev platform's tenants with one more."""
-    return {"tenants": [*DEV_TENANTS, {"name": "ranking", **fields}]}
+    return {"tenants": [*DEV_TENANTS, {"name": "ranking", "stacks": ["ranking-dev"], **fields}]}
 
 
 TENANCY = [
@@ -356,6 +356,24 @@ TENANCY = [
         "search-dev",
         {"team.name": "ranking"},
         ["team.name: 'ranking' is not a tenant of dev: add it to dev's rayplane:tenants"],
+    ),
+    Case(
+        "another-teams-name",
+        "assistant-dev",
+        {"team.name": "search"},
+        ["team.name: 'search' is dev's tenants[0], whose grant only the stacks search-dev may use, not assistant-dev"],
+    ),
+    Case(
+        "registry-stack-in-two-tenants",
+        "dev",
+        tenant(stacks=["search-dev"]),
+        ["tenants[2].stacks[0]: search-dev already acts as tenants[0]"],
+    ),
+    Case(
+        "registry-tenant-without-stacks",
+        "dev",
+        tenant(stacks=[]),
+        ["tenants[2].stacks: List should have at least 1 item after validation, not 0"],
     ),
     Case(
         "namespace-not-granted",
@@ -447,7 +465,7 @@ TENANCY = [
     Case(
         "registry-default-namespace-twice",
         "dev",
-        {"tenants": [*DEV_TENANTS, {"name": "search2", "namespace": "assistant"}]},
+        {"tenants": [*DEV_TENANTS, {"name": "search2", "stacks": ["search2-dev"], "namespace": "assistant"}]},
         ["tenants[2].namespace: 'assistant' is already tenants[1]'s"],
     ),
     Case(
@@ -742,6 +760,18 @@ MODELS = [
         "search-dev",
         {"jobs.0.args.prompt": 'Answer as JSON {"summary": ...}: {text}'},
         ["jobs[0].args.prompt: {text} is the only field a prompt may use, not '\"summary\"'"],
+    ),
+    Case(
+        "prompt-with-a-number-format",
+        "search-dev",
+        {"jobs.0.args.prompt": "{text:d}"},
+        ["jobs[0].args.prompt: the prompt does not format a text: Unknown format code 'd' for object of type 'str'"],
+    ),
+    Case(
+        "facts-beyond-any-model",
+        "search-dev",
+        {"services.1.args.models.0.facts": {"heads": 1000000007}},
+        ["services[1].args.models[0].facts.heads: Input should be less than or equal to 100000"],
     ),
     Case(
         "batch-llm-that-does-not-fit",
