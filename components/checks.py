@@ -33,8 +33,8 @@ def team_errors(config: TeamStack, platform: PlatformExports) -> list[str]:
 
 def grant_errors(config: TeamStack, platform: PlatformExports, this_stack: str) -> list[str]:
     """The team stack `this_stack` against its tenant grant in the platform's registry
-    (rayplane:tenants): the stack itself, the team's namespace, project, buckets, GPU profiles,
-    quota and serve clients. Each error names the team's key and the platform's."""
+    (rayplane:tenants): the stack itself, the team's namespace, project, buckets, GPU profiles and
+    device-plugin pools, quota and serve clients. Each error names the team's key and the platform's."""
     team, stack = config.team, config.platform_stack.rsplit("/", 1)[-1]
     found = platform.tenant(team.name)
     if found is None:
@@ -66,6 +66,13 @@ def grant_errors(config: TeamStack, platform: PlatformExports, this_stack: str) 
         f"team.gpuProfiles[{j}]: {name!r} is not granted ({grant}.gpuProfiles)"
         for j, name in enumerate(team.gpu_profiles)
         if name not in tenant.gpu_profiles and platform.profile(name)  # else team_errors says the platform lacks it
+    ]
+    errors += [
+        f"{path}.workers.gpuPool: {workload.workers.gpu_pool!r} is not granted ({grant}.gpuPools)"
+        for path, workload in config.workloads()
+        if workload.workers.gpu_pool not in (None, *tenant.gpu_pools)
+        and (pool := platform.pool(workload.workers.gpu_pool))
+        and pool.gpu_mode == "device-plugin"  # else `unplaced` says why it cannot be used at all
     ]
     for field, asked in team.quota.model_dump(by_alias=True).items():
         if asked > (most := getattr(tenant.quota, to_snake(field))):

@@ -474,7 +474,8 @@ class PlatformStack(Model):
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
         errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
-        errors += registry_errors(self.tenants, self.prefix, {profile.name for profile in self.gpu_profiles})
+        device_plugin = {pool.name for pool in self.node_pools if pool.gpu_mode == "device-plugin"}
+        errors += registry_errors(self.tenants, self.prefix, {p.name for p in self.gpu_profiles}, device_plugin)
         priced = {pool.machine_type for pool in self.node_pools} | {pool.accelerator for pool in self.node_pools}
         errors += [f"pricing.{key}: no GPU node pool uses it" for key in self.pricing if key not in priced]
         if errors:

@@ -25,6 +25,7 @@ class Tenant(Model):
         [], description="other buckets of this platform (<prefix>-*) its team stack may read, e.g. models"
     )
     gpu_profiles: list[str] = Field([], description="the platform's GPU profiles it may claim GPUs with")
+    gpu_pools: list[str] = Field([], description="the platform's device-plugin GPU pools it may run workers on")
     quota: TeamQuota = Field(TeamQuota(), description="the most its namespace's ResourceQuota may hold")
     serve_clients: list[Namespace] = Field([], description="the namespaces it may let call its Serve apps")
 
@@ -34,9 +35,9 @@ class Tenant(Model):
         return None if namespace is None else team_namespace(namespace)
 
 
-def registry_errors(tenants: list[Tenant], prefix: str, profiles: set[str]) -> list[str]:
+def registry_errors(tenants: list[Tenant], prefix: str, profiles: set[str], pools: set[str]) -> list[str]:
     """A registry's errors: one name, namespace and owner per tenant, buckets of this platform
-    only (so a dev platform cannot grant a prod bucket), profiles it has."""
+    only (so a dev platform cannot grant a prod bucket), profiles and device-plugin pools it has."""
     errors, names, namespaces, owners, stacks = [], {}, {}, {}, {}
     for i, tenant in enumerate(tenants):
         path, namespace = f"tenants[{i}]", tenant.namespace or tenant.name
@@ -64,5 +65,10 @@ def registry_errors(tenants: list[Tenant], prefix: str, profiles: set[str]) -> l
             f"{path}.gpuProfiles[{j}]: no GPU profile {name!r} in gpuProfiles"
             for j, name in enumerate(tenant.gpu_profiles)
             if name not in profiles
+        ]
+        errors += [
+            f"{path}.gpuPools[{j}]: no device-plugin GPU pool {name!r} in nodePools"
+            for j, name in enumerate(tenant.gpu_pools)
+            if name not in pools
         ]
     return errors

@@ -191,7 +191,7 @@ PLATFORM = [
     Case(
         "pool-name-twice",
         "dev",
-        {"nodePools.1.name": "l4"},
+        {"nodePools.1.name": "l4", "tenants": []},
         ["nodePools[1].name: 'l4' is already used by another node pool"],
     ),
     Case(

@@ -53,6 +53,7 @@ _PROD = contract.parse(rendered("prod").outputs, "org/rayplane/prod")
 TM = contract.TenantExport(
     name="tm",
     stacks=["tm"],
+    gpuPools=["h100"],
     namespace="tm",
     project="rayplane-prod",
     gpuProfiles=[p.name for p in _PROD.gpu_profiles] + ["any"],

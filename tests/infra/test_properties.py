@@ -170,6 +170,7 @@ def team_configs(draw) -> dict:
 PROPERTY_TENANT = {
     "name": "props",
     "stacks": ["property-team"],
+    "gpuPools": ["t4"],
     "ownBuckets": ["rayplane-dev-props-data"],
     "readBuckets": ["rayplane-dev-models"],
     "gpuProfiles": ["l4-whole", "l4-shared", "l4-long"],

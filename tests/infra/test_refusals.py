@@ -430,6 +430,18 @@ TENANCY = [
         ["team.gpuProfiles[0]: 'l4-whole' is not granted (dev's tenants[1].gpuProfiles)"],
     ),
     Case(
+        "device-plugin-pool-not-granted",
+        "search-dev",
+        {"services.1.workers": {"gpuPool": "t4", "replicas": {"min": 0, "max": 1}}},
+        ["services[1].workers.gpuPool: 't4' is not granted (dev's tenants[0].gpuPools)"],
+    ),
+    Case(
+        "registry-unknown-pool",
+        "dev",
+        tenant(gpuPools=["l4"]),
+        ["tenants[2].gpuPools[0]: no device-plugin GPU pool 'l4' in nodePools"],
+    ),
+    Case(
         "quota-above-the-ceiling",
         "search-dev",
         {"team.quota.gpus": 8, "team.quota.cpu": 49},
