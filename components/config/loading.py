@@ -105,18 +105,25 @@ def _ciphertext(value) -> bool:
     return sum(map(len, parts)) >= 16
 
 
+def _nodes(value, path: str):
+    """`value` and every value under it, each with its key path (`team.readBuckets[0]`)."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nodes(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nodes(item, f"{path}[{i}]")
+
+
 def not_ciphertext(value, path: str) -> list[str]:
     """Every `secure:` value under `value` (at key `path`) that holds no ciphertext: a token pasted
     in plain text where Pulumi expects what `pulumi config set --secret` writes."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        if _ciphertext(value["secure"]):
-            return []
-        return [f"{path}: `secure:` holds no Pulumi ciphertext; set it with `pulumi config set --secret`"]
-    if isinstance(value, dict):
-        return [e for key, item in value.items() for e in not_ciphertext(item, f"{path}.{key}")]
-    if isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in not_ciphertext(item, f"{path}[{i}]")]
-    return []
+    return [
+        f"{where}: `secure:` holds no Pulumi ciphertext; set it with `pulumi config set --secret`"
+        for where, node in _nodes(value, path)
+        if isinstance(node, dict) and set(node) == {"secure"} and not _ciphertext(node["secure"])
+    ]
 
 
 def plain_secrets(secrets) -> list[str]:
@@ -146,17 +153,13 @@ CREDENTIAL_FOUND = (
 
 def credentials(value, path: str) -> list[str]:
     """An error for every key or string under `value` (at `path`) that looks like a credential."""
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            if CREDENTIAL.search(str(key)):
-                found.append(f"{path}: a key {CREDENTIAL_FOUND}")
-            else:
-                found += credentials(item, f"{path}.{key}")
-        return found
-    if isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in credentials(item, f"{path}[{i}]")]
-    return [f"{path}: {CREDENTIAL_FOUND}"] if isinstance(value, str) and CREDENTIAL.search(value) else []
+    errors = []
+    for where, node in _nodes(value, path):
+        if isinstance(node, dict):
+            errors += [f"{where}: a key {CREDENTIAL_FOUND}" for key in node if CREDENTIAL.search(str(key))]
+        elif isinstance(node, str) and CREDENTIAL.search(node):
+            errors.append(f"{where}: {CREDENTIAL_FOUND}")
+    return errors
 
 
 def from_pulumi_config(everything: dict[str, str], secret_keys: set[str]) -> StackConfig:
