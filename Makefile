@@ -11,7 +11,7 @@ POLICIES := policies/.venv/.installed
 STACK ?= dev
 BASE ?= origin/main
 
-.PHONY: demo local local-job render golden docs upstream diff test test-infra test-gpu bench lint clean
+.PHONY: demo local local-job render golden docs upstream bootstrap diff test test-infra test-gpu bench lint clean
 
 $(INFRA): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ docs: $(INFRA)
 upstream:
 	$(PYTHON) -m tools.upstream fetch
 	git diff --stat -- upstream
+
+## bootstrap: print the commands that take an empty Google Cloud project and repository to CI (runs nothing)
+bootstrap: $(INFRA)
+	@$(PY) -m tools.bootstrap commands
 
 ## diff: what this working tree changes in every stack's render, against BASE (make diff BASE=origin/main)
 diff: $(INFRA)

@@ -1,10 +1,14 @@
-"""rayplane: one program for platform and team stacks; the stack config's `kind` says which.
+"""rayplane: one program for bootstrap, platform and team stacks; the stack config's `kind` says which.
 config -> plan -> build: the validated config is resolved once into a plan (components/plan.py),
 and the components render the plan."""
 
 import pulumi
 
-from components import addons, config, contract, plan
+from components import addons, ci, config, contract, plan
+from components.bootstrap_apis import ProjectApis
+from components.bootstrap_github import GitHubRepository, connect
+from components.bootstrap_identity import CiIdentity
+from components.bootstrap_state import StateBackend
 from components.cluster import Cluster
 from components.network import Network
 from components.node_pools import GpuNodePool
@@ -14,6 +18,19 @@ from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import TeamIdentity
 from components.team_network import TeamNetwork
+
+
+def bootstrap(cfg: config.BootstrapStack) -> None:
+    apis = ProjectApis(cfg).services
+    state = StateBackend(cfg, apis)
+    github_provider, repository_id = connect(cfg)
+    identity = CiIdentity(cfg, repository_id, state, apis)
+    variables = {ci.BACKEND_VARIABLE: ci.backend_url(cfg), ci.PROVIDER_VARIABLE: identity.provider.name}
+    GitHubRepository(cfg, github_provider, identity.emails, variables)
+    pulumi.export("backendUrl", ci.backend_url(cfg))
+    pulumi.export("secretsProvider", ci.secrets_provider(cfg))
+    pulumi.export("workloadIdentityProvider", identity.provider.name)
+    pulumi.export("serviceAccounts", identity.emails)
 
 
 def platform(cfg: config.PlatformStack) -> None:
@@ -80,7 +97,9 @@ def team_resources(team_plan: plan.TeamPlan, kubeconfig: pulumi.Output[str]) -> 
 
 
 cfg = config.load()
-if isinstance(cfg, config.PlatformStack):
+if isinstance(cfg, config.BootstrapStack):
+    bootstrap(cfg)
+elif isinstance(cfg, config.PlatformStack):
     platform(cfg)
 else:
     team(cfg)

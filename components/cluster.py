@@ -33,18 +33,15 @@ def autoscaling(min_nodes: int, max_nodes: int, location_policy: str = "BALANCED
     return {"total_min_node_count": min_nodes, "total_max_node_count": max_nodes, "location_policy": location_policy}
 
 
-def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials)."""
+def kubeconfig(name: str, dns_endpoint: str) -> str:
+    """A kubeconfig for the control plane's DNS endpoint that authenticates with
+    gke-gcloud-auth-plugin (no static credentials). The DNS endpoint serves a publicly trusted
+    certificate: the cluster's own CA would fail to verify it."""
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [
-                {
-                    "name": name,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate},
-                }
-            ],
+            "clusters": [{"name": name, "cluster": {"server": f"https://{dns_endpoint}"}}],
             "users": [
                 {
                     "name": name,
@@ -120,6 +117,10 @@ class Cluster(pulumi.ComponentResource):
                 "enable_private_endpoint": not plane.public_endpoint,
                 "master_global_access_config": {"enabled": True},
             },
+            # CI (GitHub-hosted runners) and the stacks' kubeconfig reach the control plane by its DNS
+            # name: every request is authorized by IAM (container.clusters.connect) before RBAC, so
+            # it needs no open network path; the IP endpoint keeps the authorized networks below.
+            control_plane_endpoints_config={"dns_endpoint_config": {"allow_external_traffic": True}},
             master_authorized_networks_config={
                 "cidr_blocks": [{"cidr_block": str(n.cidr), "display_name": n.name} for n in plane.authorized_networks],
                 "gcp_public_cidrs_access_enabled": False,
@@ -153,8 +154,8 @@ class Cluster(pulumi.ComponentResource):
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
-                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
-            ).apply(lambda args: kubeconfig(f"{project}_{args[0]}", args[1], args[2]))
+                self.cluster.name, self.cluster.control_plane_endpoints_config.dns_endpoint_config.endpoint
+            ).apply(lambda args: kubeconfig(f"{project}_{args[0]}", args[1]))
         )
         # Everything in-cluster waits for the system pool: the API server accepts objects earlier,
         # but nothing could be scheduled.

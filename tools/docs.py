@@ -26,10 +26,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components import pricing, versions
-from components.config import PlatformStack, TeamStack
+from components import ci, pricing, versions
+from components.bootstrap_identity import SECRET_READER
+from components.config import BootstrapStack, PlatformStack, TeamStack
 from components.contract import PlatformExports
 from components.gpu import ACCELERATORS
+from tools import changed
 from tools.render import ROOT
 from workloads import catalog
 from workloads.config import Args
@@ -172,13 +174,45 @@ def versions_table() -> str:
     return "\n".join(out) + "\n"
 
 
+MANAGED = {
+    "kubernetes": "every Kubernetes object (through the cluster's DNS endpoint)",
+    "nodes": "node pools, which run as the nodes' service account",
+}
+
+
+def ci_identities() -> str:
+    """Who CI acts as, for the shipped bootstrap stack (components/ci.py), and why each deploy role."""
+    out = [
+        "| service account | GitHub environment | tokens admitted from | its environment's project |"
+        " state bucket | secrets key |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i in ci.identities(changed.bootstrap()):
+        roles = [f"`{r}`" for r in i.project_roles]
+        if i.role == ci.PREVIEW:
+            roles.append(f"a custom role: {', '.join(f'`{p}`' for p in SECRET_READER)}")
+        origin = f"`{changed.bootstrap().github.branch}` only" if i.from_main_only else "any branch or pull request"
+        out.append(
+            f"| `{i.account_id}` | `{i.environment}` | {origin} | {', '.join(roles)} | `{i.state_role}` |"
+            f" `{i.key_role}` |"
+        )
+    out += ["", "| deploy role | what `pulumi up` manages with it |", "|---|---|"]
+    for role in sorted(set(ci.DEPLOY_ROLES.values())):
+        managed = [MANAGED.get(what, f"`{what}`") for what, r in ci.DEPLOY_ROLES.items() if r == role]
+        condition = " (conditioned: it may grant the nodes' roles only)" if role.endswith("projectIamAdmin") else ""
+        out.append(f"| `{role}` | {', '.join(managed)}{condition} |")
+    return "\n".join(out) + "\n"
+
+
 GENERATORS = {
+    "bootstrap-config": lambda: table(BootstrapStack),
     "platform-config": lambda: table(PlatformStack),
     "team-config": lambda: table(TeamStack),
     "platform-exports": lambda: table(PlatformExports),
     "payloads": payloads,
     "capacity-facts": capacity_facts,
     "versions": versions_table,
+    "ci-identities": ci_identities,
 }
 
 

@@ -39,7 +39,7 @@ def team_config(stack: str) -> TeamStack:
     config, secret_keys = stack_config(stack)
     cfg = from_pulumi_config(config, set(secret_keys))
     if not isinstance(cfg, TeamStack):
-        raise ConfigError([f"kind: {stack} is a platform stack; run a team stack locally"])
+        raise ConfigError([f"kind: {stack} is a {cfg.kind} stack; run a team stack locally"])
     return cfg
 
 

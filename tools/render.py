@@ -1,9 +1,9 @@
 """Offline render: run the Pulumi program for a stack under Pulumi's mock engine.
 
 No Pulumi CLI, credentials or cloud: every resource the program registers is recorded with its
-inputs; Kubernetes objects are also written as YAML manifests. Cloud-computed outputs (cluster
-endpoint and CA, service account e-mail) get stand-in values, and a team stack's StackReference
-answers with its platform stack's rendered exports.
+inputs; Kubernetes objects are also written as YAML manifests. Cloud-computed outputs (the
+cluster's DNS endpoint, service account e-mails, the identity pool's name, GitHub ids) get stand-in
+values, and a team stack's StackReference answers with its platform stack's rendered exports.
 
     python -m tools.render [STACK ...] [--out DIR]
 """
@@ -39,7 +39,14 @@ STACKS = ROOT / "stacks"
 PROGRAM = ROOT / "__main__.py"
 SECRET = "[secret]"
 MANIFEST_ORDER = ("apiVersion", "kind", "metadata")
-CA_CERTIFICATE = "bW9jay1jbHVzdGVyLWNh"  # base64("mock-cluster-ca")
+PROJECT_NUMBER = "123456789012"  # the bootstrap project's, in the Workload Identity pool's name
+REPOSITORY_ID = 987654321  # the GitHub repository's numeric id
+
+
+def dns_endpoint(location: str) -> str:
+    """A stand-in for a cluster's control-plane DNS name (GKE: gke-<hash>.<region>.gke.goog)."""
+    region = location if location.count("-") == 1 else location.rsplit("-", 1)[0]
+    return f"gke-0123456789abcdef0123456789abcdef0123.{region}.gke.goog"
 
 
 def stack_names() -> list[str]:
@@ -141,14 +148,30 @@ class _Mocks(pulumi.runtime.Mocks):
             state["outputs"] = platform.outputs
             state["secretOutputNames"] = sorted(platform.secret_outputs)
         elif args.typ == "gcp:container/cluster:Cluster":
-            state |= {"endpoint": "172.16.0.2", "masterAuth": {"clusterCaCertificate": CA_CERTIFICATE}}
+            state["controlPlaneEndpointsConfig"] = {"dnsEndpointConfig": {"endpoint": dns_endpoint(state["location"])}}
+        elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
+            pool = state["workloadIdentityPoolId"]
+            state["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}"
+        elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+            pool, provider = state["workloadIdentityPoolId"], state["workloadIdentityPoolProviderId"]
+            state["name"] = f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{pool}"
+            state["name"] += f"/providers/{provider}"
+        elif args.typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+            state["name"] = f"projects/{state['project']}/roles/{state['roleId']}"
         elif args.typ == "gcp:serviceaccount/account:Account":
-            state["email"] = f"{args.inputs['accountId']}@{self.project}.iam.gserviceaccount.com"
+            project = state.get("project", self.project)
+            state["email"] = f"{args.inputs['accountId']}@{project}.iam.gserviceaccount.com"
+            state["name"] = f"projects/{project}/serviceAccounts/{state['email']}"
         elif args.custom and "name" not in state and not args.typ.startswith(("kubernetes:", "pulumi:")):
             state["name"] = args.name  # deterministic stand-in for Pulumi's auto-name suffix
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        # GitHub lookups: the repository's numeric id, reviewers' numeric ids.
+        if args.token == "github:index/getRepository:getRepository":
+            return {"repoId": REPOSITORY_ID, "fullName": args.args["fullName"]}
+        if args.token in ("github:index/getUser:getUser", "github:index/getTeam:getTeam"):
+            return {"id": str(sum(map(ord, args.args.get("username") or args.args.get("slug"))))}
         return {}
 
 
@@ -172,6 +195,8 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 "protect": getattr(request, "protect", False),
                 "inputs": _plain(rpc.deserialize_properties(properties)),
             }
+            # an existing cloud resource the stack adopts (the `import` option)
+            | ({"importId": request.importId} if getattr(request, "importId", "") else {})
         )
 
     def RegisterResource(self, request):

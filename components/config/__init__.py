@@ -4,6 +4,7 @@ Keys are camelCase as in the stack files (`rayplane:nodePools`); every error nam
 e.g. `nodePools[1].accelerator: nvidia-l4 needs a g2-standard-* machine type, got a2-highgpu-1g`.
 
     base      the model base, names, key-path errors
+    bootstrap `kind: bootstrap`: state bucket, secrets key, CI identities, GitHub rules
     platform  `kind: platform`: cluster, network, GPU pools and profiles, add-ons
     team      `kind: team`: the team, its services and jobs
     tenants   the platform's tenant registry: what each team stack may use
@@ -11,6 +12,7 @@ e.g. `nodePools[1].accelerator: nvidia-l4 needs a g2-standard-* machine type, go
 """
 
 from components.config.base import ConfigError, Model
+from components.config.bootstrap import BootstrapStack
 from components.config.loading import NAMESPACE, STACK_KINDS, StackConfig, from_pulumi_config, load, parse
 from components.config.platform import GpuClaim, GpuNodePool, GpuProfile, PlatformStack
 from components.config.team import Job, Service, TeamStack, Workers, Workload
@@ -18,6 +20,7 @@ from components.config.team import Job, Service, TeamStack, Workers, Workload
 __all__ = [
     "NAMESPACE",
     "STACK_KINDS",
+    "BootstrapStack",
     "ConfigError",
     "GpuClaim",
     "GpuNodePool",

@@ -13,13 +13,14 @@ from pulumi.runtime import config as runtime_config
 from pydantic import ValidationError
 
 from components.config.base import ConfigError, error_lines
+from components.config.bootstrap import BootstrapStack
 from components.config.platform import PlatformStack
 from components.config.team import TeamStack
 
 NAMESPACE = "rayplane"  # the config namespace: `rayplane:<key>` in stack files
 STACKS = Path(__file__).resolve().parents[2] / "stacks"  # Pulumi.yaml: stackConfigDir
-StackConfig = PlatformStack | TeamStack
-STACK_KINDS: dict[str, type[StackConfig]] = {"platform": PlatformStack, "team": TeamStack}
+StackConfig = BootstrapStack | PlatformStack | TeamStack
+STACK_KINDS: dict[str, type[StackConfig]] = {"bootstrap": BootstrapStack, "platform": PlatformStack, "team": TeamStack}
 
 
 def parse(raw: dict) -> StackConfig:

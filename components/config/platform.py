@@ -44,11 +44,15 @@ class AuthorizedNetwork(Model):
 
 
 class ControlPlane(Model):
-    """Private nodes always; the public endpoint only when asked for, and only for these CIDRs."""
+    """Private nodes always. The control plane's DNS endpoint (IAM-authorized: CI and the stacks'
+    kubeconfig use it) always; its IP endpoint private, public only when asked for, and only for
+    these CIDRs (people's kubectl from an office or VPN)."""
 
-    authorized_networks: list[AuthorizedNetwork] = Field([], description="who may reach the control plane")
+    authorized_networks: list[AuthorizedNetwork] = Field(
+        [], description="who may reach the control plane's IP endpoint"
+    )
     public_endpoint: bool = Field(
-        False, description="give the control plane a public IP (needs authorizedNetworks); else private only"
+        False, description="give the IP endpoint a public IP (needs authorizedNetworks); else private only"
     )
     open_to_internet: bool = Field(
         False,

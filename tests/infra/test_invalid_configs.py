@@ -252,7 +252,7 @@ PLATFORM = [
         ["gcp:project: String should match pattern '^[a-z][-a-z0-9]{4,28}[a-z0-9]$'"],
     ),
     Case("top-level-typo", "dev", {"nodepools": []}, ["nodepools: unknown key"]),
-    Case("kind-typo", "dev", {"kind": "platfrom"}, ["kind: must be one of platform, team, got 'platfrom'"]),
+    Case("kind-typo", "dev", {"kind": "platfrom"}, ["kind: must be one of bootstrap, platform, team, got 'platfrom'"]),
     Case(
         "profile-too-big",
         "dev",

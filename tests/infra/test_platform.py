@@ -4,6 +4,7 @@ import yaml
 
 from components.cluster import NODE_ROLES
 from tests.infra.conftest import render_values, rendered, stack_values
+from tools.render import dns_endpoint
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -119,7 +120,10 @@ def test_exports_for_team_stacks():
     assert "kubeconfig" in stack.secret_outputs
     kubeconfig = yaml.safe_load(stack.outputs["kubeconfig"])
     assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://172.16.0.2"
+    # the DNS endpoint (IAM-authorized; CI reaches it), whose certificate is publicly trusted: no CA
+    assert kubeconfig["clusters"][0]["cluster"] == {"server": f"https://{dns_endpoint('us-central1')}"}
+    cluster = stack.one("gcp:container/cluster:Cluster")["inputs"]
+    assert cluster["controlPlaneEndpointsConfig"] == {"dnsEndpointConfig": {"allowExternalTraffic": True}}
     assert stack.outputs["clusterName"] == "rayplane-prod" and stack.outputs["clusterLocation"] == "us-central1"
     assert stack.outputs["workloadBucket"] == "rayplane-prod-rayplane-prod-workloads"
     pools = {p["name"]: p for p in stack.outputs["gpuNodePools"]}

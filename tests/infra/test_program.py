@@ -13,8 +13,10 @@ def test_every_stack_file_renders(any_stack):
     assert any_stack.resources
     if any_stack.stack in PLATFORM_STACKS:
         any_stack.one("gcp:container/cluster:Cluster")
-    else:
+    elif any_stack.stack in TEAM_STACKS:
         any_stack.one("kubernetes:core/v1:Namespace")
+    else:  # the bootstrap stack
+        any_stack.one("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
 
 
 def test_there_are_platform_and_team_stacks():
@@ -53,7 +55,9 @@ def _gke_minor(stack: str) -> str:
 CUSTOM_GROUPS = {"ray.io", "kueue.x-k8s.io", "monitoring.googleapis.com"}
 
 
-def test_kubernetes_objects_validate_strictly_at_the_gke_minor(any_stack):
+@pytest.mark.parametrize("stack", PLATFORM_STACKS + TEAM_STACKS)  # the bootstrap stack has no cluster
+def test_kubernetes_objects_validate_strictly_at_the_gke_minor(stack):
+    any_stack = rendered(stack)
     minor = ".".join(_gke_minor(any_stack.stack).split(".")[:2])
     built_in = [m for m in any_stack.manifests() if m["apiVersion"].split("/")[0] not in CUSTOM_GROUPS]
     assert built_in

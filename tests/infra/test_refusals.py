@@ -178,8 +178,15 @@ SHAPES = [
         {"gcp:region": "us-central1"},
         ["gcp:region: not a key rayplane reads (only rayplane:<key> and gcp:project); a typo?"],
     ),
-    Case("kind-list", "dev", {"kind": ["platform"]}, ["kind: must be one of platform, team, got ['platform']"]),
-    Case("kind-map", "search-dev", {"kind": {"team": 1}}, ["kind: must be one of platform, team, got {'team': 1}"]),
+    Case(
+        "kind-list", "dev", {"kind": ["platform"]}, ["kind: must be one of bootstrap, platform, team, got ['platform']"]
+    ),
+    Case(
+        "kind-map",
+        "search-dev",
+        {"kind": {"team": 1}},
+        ["kind: must be one of bootstrap, platform, team, got {'team': 1}"],
+    ),
     Case("name-list", "search-dev", {"team.name": ["search"]}, ["team.name: Input should be a valid string"]),
     Case("name-map", "search-dev", {"team.name": {"a": "b"}}, ["team.name: Input should be a valid string"]),
     Case(
@@ -906,14 +913,14 @@ TEXTS = [
         "search-dev",
         "  rayplane:kind: team\n",
         "  rayplane:kind: team\n  rayplane:kind: platform\n",
-        "stacks/Pulumi.search-dev.yaml: line 5: key 'rayplane:kind' given twice (first at line 4); Pulumi refuses it",
+        "stacks/Pulumi.search-dev.yaml: line 6: key 'rayplane:kind' given twice (first at line 5); Pulumi refuses it",
     ),
     (
         "duplicate-nested-key",
         "search-dev",
         "    name: search\n",
         "    name: search\n    name: assistant\n",
-        "stacks/Pulumi.search-dev.yaml: line 8: key 'name' given twice (first at line 7); Pulumi refuses it",
+        "stacks/Pulumi.search-dev.yaml: line 9: key 'name' given twice (first at line 8); Pulumi refuses it",
     ),
 ]
 
@@ -929,7 +936,14 @@ VALID = [
     ("most-of-the-internet-is-not-all", "dev", {"cluster.controlPlane.authorizedNetworks.0.cidr": "0.0.0.0/1"}),
     ("batch-llm-that-fits", "search-dev", {"jobs.0.args": LLM_JOB}),
     ("worker-within-allocatable", "search-dev", {"services.0.workers.cpu": 7, "services.0.workers.memoryGib": 28}),
-    ("env-names", "assistant-dev", {"services.0.secretEnv": {"HF_TOKEN": "hfToken", "_token2": "hfToken"}}),
+    (
+        "env-names",
+        "assistant-dev",
+        {
+            "services.0.secretEnv": {"HF_TOKEN": "hfToken", "_token2": "hfToken"},
+            "secrets": {"hfToken": {"secure": "v1:" + "A" * 64}},
+        },
+    ),
 ]
 
 

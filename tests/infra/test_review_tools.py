@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from components.config import ConfigError
 from tools import changed, diff
 from tools.render import ROOT
 
@@ -22,10 +23,48 @@ PLATFORMS, TEAMS = ["dev", "prod"], ["assistant-dev", "search-dev", "search-prod
         (["workloads/serving/llm.py"], TEAMS),  # a new payload archive for every team
         (["components/cluster.py"], PLATFORMS + TEAMS),
         (["pyproject.toml"], PLATFORMS + TEAMS),
+        (["policies/rules.py"], PLATFORMS + TEAMS),  # the policy pack judges every stack's preview
+        (["stacks/Pulumi.bootstrap.yaml"], []),  # an administrator runs it, never CI
     ],
 )
 def test_a_change_touches_the_stacks_whose_render_it_can_change(files, stacks):
     assert changed.touched(files) == stacks
+
+
+def test_a_base_git_does_not_know_touches_every_stack():
+    assert changed.touched(changed.changed_files("0" * 40)) == PLATFORMS + TEAMS  # a first push, a force-push
+
+
+def test_each_stack_runs_in_the_environment_of_its_project():
+    assert changed.environments() == {
+        "dev": "dev",
+        "assistant-dev": "dev",
+        "search-dev": "dev",
+        "prod": "prod",
+        "search-prod": "prod",
+    }
+    matrices = changed.matrices(["dev", "prod", "search-dev"])
+    assert matrices["stacks"] == [
+        {"stack": "dev", "environment": "dev"},
+        {"stack": "prod", "environment": "prod"},
+        {"stack": "search-dev", "environment": "dev"},
+    ]
+    assert (matrices["dev-platforms"], matrices["dev-teams"]) == (
+        [{"stack": "dev", "environment": "dev"}],
+        [{"stack": "search-dev", "environment": "dev"}],
+    )
+    assert matrices["prod-stacks"] == matrices["prod-platforms"] == [{"stack": "prod", "environment": "prod"}]
+    assert matrices["prod-teams"] == []
+
+
+def test_a_stack_in_no_environments_project_is_an_error(stacks):
+    path = stacks / "Pulumi.search-dev.yaml"
+    path.write_text(path.read_text().replace("gcp:project: rayplane-dev", "gcp:project: rayplane-elsewhere"))
+    with pytest.raises(ConfigError) as exc:
+        changed.environments()
+    assert exc.value.errors == [
+        "stacks/Pulumi.search-dev.yaml: gcp:project rayplane-elsewhere is no environment's project"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +92,8 @@ def test_the_diff_shows_a_one_line_change_in_that_stacks_section_only(two_commit
     )
     assert done.returncode == 0, done.stderr[-3000:]
     comment = out.read_text()
-    assert comment.startswith("<!-- rayplane-render-diff -->\n### Render diff against `HEAD~1`: 1 of 5 stack(s) change")
-    for stack in ("dev", "prod", "assistant-dev", "search-prod"):
+    assert comment.startswith("<!-- rayplane-render-diff -->\n### Render diff against `HEAD~1`: 1 of 6 stack(s) change")
+    for stack in ("bootstrap", "dev", "prod", "assistant-dev", "search-prod"):
         assert f"- **{stack}**: no change" in comment
     section = comment.split("<b>search-dev</b>", 1)[1].split("</details>", 1)[0]
     assert ": 0 to add, 1 to change, 0 to remove, capacity or cost changes" in section

@@ -19,9 +19,18 @@ RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
 RAY_JOB = "kubernetes:ray.io/v1:RayJob"
 
 
-def ray_object(stack, kind, name):
-    [obj] = [m for m in rendered(stack).manifests() if m["kind"] == kind and m["metadata"]["name"] == name]
+def ray_object(stack, kind, name, render=None):
+    found = (render or rendered(stack)).manifests()
+    [obj] = [m for m in found if m["kind"] == kind and m["metadata"]["name"] == name]
     return obj
+
+
+def assistant_with_a_token():
+    """assistant-dev with a Hugging Face token in rayplane:secrets, its chat service reading it."""
+    values = stack_values("assistant-dev")
+    values["rayplane:services"][0]["secretEnv"] = {"HF_TOKEN": "hfToken"}
+    values["rayplane:secrets"] = {"hfToken": {"secure": "v1:" + "A" * 64}}  # the shape Pulumi writes
+    return values
 
 
 def workers(obj):
@@ -50,7 +59,8 @@ def test_dra_worker_group_has_a_claim_and_tells_ray_its_gpus():
 
 
 def test_device_plugin_worker_group_has_the_limit_and_no_claim():
-    _, group = workers(ray_object("assistant-dev", "RayService", "chat"))
+    token = render_values("assistant-dev", assistant_with_a_token())
+    _, group = workers(ray_object("assistant-dev", "RayService", "chat", token))
     pod = group["template"]["spec"]
     [container] = pod["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
@@ -153,9 +163,9 @@ def test_namespace_guard_rails_rbac_and_identity():
 
 
 def test_secrets_stay_secret():
-    secret = rendered("assistant-dev").one("kubernetes:core/v1:Secret")["inputs"]
+    values = assistant_with_a_token()
+    secret = render_values("assistant-dev", values).one("kubernetes:core/v1:Secret")["inputs"]
     assert secret["stringData"] == {"hfToken": "[secret]"}
-    values = stack_values("assistant-dev")
     values["rayplane:secrets"] = {"hfToken": "in-plain-text"}
     with pytest.raises(ConfigError) as exc:
         render_values("assistant-dev", values)

@@ -53,7 +53,7 @@ def test_every_mention_of_a_pinned_version_is_the_tables():
         ("pyproject.toml", "sentence-transformers"),
         ("policies/requirements.txt", "pulumi-policy"),
         ("Makefile", "torch"),
-        (".github/workflows/deploy.yml", "pulumi"),
+        (".github/workflows/pulumi.yml", "pulumi"),
     ]:
         assert (file, what) in pinned
 

@@ -1,0 +1,153 @@
+"""Who CI acts as: per environment a preview identity (reads) and a deploy identity (changes), each
+usable only from its GitHub environment, deploys only from the main branch; the roles each holds
+and why. The bootstrap stack builds them (components/bootstrap_*.py); the workflows, tools.changed
+and the runbook read the same facts here."""
+
+from dataclasses import dataclass
+
+from components.cluster import NODE_ROLES
+from components.config.bootstrap import BootstrapStack, Environment
+
+POOL = "github"  # the Workload Identity pool, and its provider, CI signs in through
+ISSUER = "https://token.actions.githubusercontent.com"
+PREVIEW, DEPLOY = "preview", "deploy"
+
+# Repository variables every workflow reads, and the one each GitHub environment sets.
+BACKEND_VARIABLE = "PULUMI_BACKEND_URL"
+PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
+ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
+REQUIRED_CHECK = "required"  # ci.yml's aggregate job: the one status check branch rules require
+
+# APIs the bootstrap project serves: state, the secrets key, token exchange and impersonation.
+BOOTSTRAP_APIS = (
+    "cloudkms.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "serviceusage.googleapis.com",
+    "storage.googleapis.com",
+    "sts.googleapis.com",
+)
+# APIs every environment's stacks call (GKE needs logging and monitoring for its system components).
+ENVIRONMENT_APIS = (
+    "cloudresourcemanager.googleapis.com",
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "serviceusage.googleapis.com",
+    "storage.googleapis.com",
+)
+
+# What a deploy registers, and the predefined role that may manage it in the environment's project
+# (tests/infra/test_bootstrap.py: every type an environment's stacks render is listed).
+DEPLOY_ROLES = {
+    "gcp:compute/network:Network": "roles/compute.networkAdmin",
+    "gcp:compute/subnetwork:Subnetwork": "roles/compute.networkAdmin",
+    "gcp:compute/router:Router": "roles/compute.networkAdmin",
+    "gcp:compute/routerNat:RouterNat": "roles/compute.networkAdmin",
+    "gcp:compute/firewall:Firewall": "roles/compute.securityAdmin",
+    # Cluster and node pools; also every Kubernetes object, through the DNS endpoint.
+    "gcp:container/cluster:Cluster": "roles/container.admin",
+    "gcp:container/nodePool:NodePool": "roles/container.admin",
+    "kubernetes": "roles/container.admin",
+    "gcp:serviceaccount/account:Account": "roles/iam.serviceAccountAdmin",
+    "gcp:serviceaccount/iAMMember:IAMMember": "roles/iam.serviceAccountAdmin",
+    "gcp:storage/bucket:Bucket": "roles/storage.admin",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "roles/storage.admin",
+    "gcp:storage/bucketObject:BucketObject": "roles/storage.admin",
+    # Node pools run as the nodes' service account: creating one acts as it.
+    "nodes": "roles/iam.serviceAccountUser",
+    # The nodes' project roles; conditioned below so that it can grant those and nothing else.
+    "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
+}
+GRANTS_ONLY_NODE_ROLES = {
+    "title": "grants only the nodes' roles",
+    "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+    f".hasOnly([{', '.join(repr(role) for role in NODE_ROLES)}])",
+}
+# A preview reads everything a refresh reads: the resources (viewer: also project IAM policies and
+# the Kubernetes objects through the DNS endpoint) and the payload archives' objects (not in viewer).
+PREVIEW_ROLES = ("roles/viewer", "roles/container.viewer", "roles/storage.objectViewer")
+# A preview takes no lock on DIY state and writes nothing there; an `up` locks, checkpoints, and
+# encrypts new secrets. Reading secrets needs decryption only (the stack file's data key).
+STATE_ROLES = {PREVIEW: "roles/storage.objectViewer", DEPLOY: "roles/storage.objectUser"}
+KEY_ROLES = {PREVIEW: "roles/cloudkms.cryptoKeyDecrypter", DEPLOY: "roles/cloudkms.cryptoKeyEncrypterDecrypter"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    environment: str  # the GitHub environment a job names to act as this identity
+    role: str  # PREVIEW or DEPLOY
+    project: str  # the Google project it reads or changes
+    account_id: str  # its service account, in the bootstrap project
+    project_roles: tuple[str, ...]
+    state_role: str  # on the state bucket
+    key_role: str  # on the secrets key
+
+    @property
+    def from_main_only(self) -> bool:
+        return self.role == DEPLOY
+
+
+def github_environment(env: Environment, role: str) -> str:
+    return env.name if role == DEPLOY else f"{env.name}-{PREVIEW}"
+
+
+def identities(config: BootstrapStack) -> list[Identity]:
+    return [
+        Identity(
+            environment=github_environment(env, role),
+            role=role,
+            project=env.project,
+            account_id=f"ci-{env.name}-{role}",
+            project_roles=tuple(sorted(set(DEPLOY_ROLES.values()))) if role == DEPLOY else PREVIEW_ROLES,
+            state_role=STATE_ROLES[role],
+            key_role=KEY_ROLES[role],
+        )
+        for env in config.environments
+        for role in (PREVIEW, DEPLOY)
+    ]
+
+
+def _cel_list(values) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def attribute_condition(config: BootstrapStack, repository_id: int | str) -> str:
+    """The provider admits a token only from this repository (by its numeric id: a deleted and
+    recreated repository of the same name is another one), from a job in one of CI's environments,
+    and from the main branch when that environment deploys."""
+    envs = identities(config)
+    known = _cel_list(i.environment for i in envs)
+    deploys = _cel_list(i.environment for i in envs if i.from_main_only)
+    return (
+        f"assertion.repository_id == '{repository_id}' && 'environment' in assertion"
+        f" && assertion.environment in {known}"
+        f" && (!(assertion.environment in {deploys}) || assertion.ref == 'refs/heads/{config.github.branch}')"
+    )
+
+
+# Tokens of jobs without an environment fail the condition; the mapping must not fail before it.
+ATTRIBUTE_MAPPING = {
+    "google.subject": "assertion.sub",
+    "attribute.repository_id": "assertion.repository_id",
+    "attribute.environment": "'environment' in assertion ? assertion.environment : ''",
+    "attribute.ref": "assertion.ref",
+}
+
+
+def principal_set(pool_name: str, environment: str) -> str:
+    """Every token of one GitHub environment that the provider admitted (pool_name: the pool's
+    `projects/<number>/locations/global/workloadIdentityPools/<id>`)."""
+    return f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/{environment}"
+
+
+def secrets_provider(config: BootstrapStack) -> str:
+    key = config.secrets_key
+    return f"gcpkms://projects/{config.project}/locations/{key.location}/keyRings/{key.key_ring}/cryptoKeys/{key.key}"
+
+
+def backend_url(config: BootstrapStack) -> str:
+    return f"gs://{config.state.bucket}"
