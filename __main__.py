@@ -25,10 +25,10 @@ def bootstrap(cfg: config.BootstrapStack) -> None:
     state = StateBackend(cfg, apis)
     github_provider, repository_id = connect(cfg)
     identity = CiIdentity(cfg, repository_id, state, apis)
-    variables = {ci.BACKEND_VARIABLE: ci.backend_url(cfg), ci.PROVIDER_VARIABLE: identity.provider.name}
-    GitHubRepository(cfg, github_provider, identity.emails, variables)
-    pulumi.export("backendUrl", ci.backend_url(cfg))
-    pulumi.export("secretsProvider", ci.secrets_provider(cfg))
+    GitHubRepository(cfg, github_provider, identity.emails, identity.provider.name)
+    environments = [env.name for env in cfg.environments]
+    pulumi.export("backendUrls", {env: ci.backend_url(cfg, env) for env in environments})
+    pulumi.export("secretsProviders", {env: ci.secrets_provider(cfg, env) for env in environments})
     pulumi.export("workloadIdentityProvider", identity.provider.name)
     pulumi.export("serviceAccounts", identity.emails)
 

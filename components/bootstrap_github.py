@@ -1,6 +1,7 @@
 """The repository's side of CI, with the GitHub provider: per environment a deploy environment
 (the main branch only; prod's reviewers) and a preview environment, each telling its jobs which
-service account to act as; the variables every workflow reads; and the main branch's rules: pull
+service account to act as and where their state is; the identity provider every workflow signs in
+through; and the main branch's rules: pull
 requests with approvals, one required status check, up to date with main before merging."""
 
 import pulumi
@@ -26,7 +27,7 @@ class GitHubRepository(pulumi.ComponentResource):
         config: BootstrapStack,
         provider: github.Provider,
         emails: dict[str, pulumi.Output[str]],
-        variables: dict[str, pulumi.Input[str]],
+        identity_provider: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("rayplane:bootstrap:GitHubRepository", "github", None, opts)
@@ -36,7 +37,10 @@ class GitHubRepository(pulumi.ComponentResource):
 
         for env in config.environments:
             users = [github.get_user_output(username=u, opts=invoke).id.apply(int) for u in env.reviewers.users]
-            teams = [github.get_team_output(slug=t, opts=invoke).id.apply(int) for t in env.reviewers.teams]
+            teams = [
+                github.get_team_output(slug=t, summary_only=True, opts=invoke).id.apply(int)
+                for t in env.reviewers.teams
+            ]
             for role in (ci.PREVIEW, ci.DEPLOY):
                 name = ci.github_environment(env, role)
                 deploys = role == ci.DEPLOY
@@ -61,16 +65,26 @@ class GitHubRepository(pulumi.ComponentResource):
                         branch_pattern=config.github.branch,
                         opts=child,
                     )
-                github.ActionsEnvironmentVariable(
-                    f"{name}-account",
-                    repository=repository,
-                    environment=environment.environment,
-                    variable_name=ci.ACCOUNT_VARIABLE,
-                    value=emails[name],
-                    opts=child,
-                )
-        for variable, value in variables.items():
-            github.ActionsVariable(variable, repository=repository, variable_name=variable, value=value, opts=child)
+                # The identity its jobs act as, and the state they read or write.
+                for variable, value in (
+                    (ci.ACCOUNT_VARIABLE, emails[name]),
+                    (ci.BACKEND_VARIABLE, ci.backend_url(config, env.name)),
+                ):
+                    github.ActionsEnvironmentVariable(
+                        f"{name}-{variable}",
+                        repository=repository,
+                        environment=environment.environment,
+                        variable_name=variable,
+                        value=value,
+                        opts=child,
+                    )
+        github.ActionsVariable(
+            ci.PROVIDER_VARIABLE,
+            repository=repository,
+            variable_name=ci.PROVIDER_VARIABLE,
+            value=identity_provider,
+            opts=child,
+        )
 
         github.RepositoryRuleset(
             "main",

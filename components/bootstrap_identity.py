@@ -92,10 +92,18 @@ class CiIdentity(pulumi.ComponentResource):
                     opts=child,
                 )
             gcp.storage.BucketIAMMember(
-                f"{name}-state", bucket=state.bucket.name, role=identity.state_role, member=member, opts=child
+                f"{name}-state",
+                bucket=state.buckets[identity.of].name,
+                role=identity.state_role,
+                member=member,
+                opts=child,
             )
             gcp.kms.CryptoKeyIAMMember(
-                f"{name}-secrets", crypto_key_id=state.key.id, role=identity.key_role, member=member, opts=child
+                f"{name}-secrets",
+                crypto_key_id=state.keys[identity.of].id,
+                role=identity.key_role,
+                member=member,
+                opts=child,
             )
             self.emails[identity.environment] = account.email
         self.register_outputs({"provider": self.provider.name, "serviceAccounts": self.emails})

@@ -1,7 +1,9 @@
 """Who CI acts as: per environment a preview identity (reads) and a deploy identity (changes), each
 usable only from its GitHub environment, deploys only from the main branch; the roles each holds
-and why. The bootstrap stack builds them (components/bootstrap_*.py); the workflows, tools.changed
-and the runbook read the same facts here."""
+and why. Each environment keeps its stacks' state in a bucket of its own and encrypts their secrets
+with a key of its own, so no identity of one environment reads or writes another's. The bootstrap
+stack builds them (components/bootstrap_*.py); the workflows, tools.changed and the runbook read the
+same facts here."""
 
 from dataclasses import dataclass
 
@@ -12,9 +14,9 @@ POOL = "github"  # the Workload Identity pool, and its provider, CI signs in thr
 ISSUER = "https://token.actions.githubusercontent.com"
 PREVIEW, DEPLOY = "preview", "deploy"
 
-# Repository variables every workflow reads, and the one each GitHub environment sets.
-BACKEND_VARIABLE = "PULUMI_BACKEND_URL"
+# The repository variable every workflow reads, and those each GitHub environment sets.
 PROVIDER_VARIABLE = "GCP_WORKLOAD_IDENTITY_PROVIDER"
+BACKEND_VARIABLE = "PULUMI_BACKEND_URL"
 ACCOUNT_VARIABLE = "GCP_SERVICE_ACCOUNT"
 REQUIRED_CHECK = "required"  # ci.yml's aggregate job: the one status check branch rules require
 
@@ -28,12 +30,14 @@ BOOTSTRAP_APIS = (
     "storage.googleapis.com",
     "sts.googleapis.com",
 )
-# APIs every environment's stacks call (GKE needs logging and monitoring for its system components).
+# APIs every environment's stacks call (GKE needs logging and monitoring for its system components,
+# and Workload Identity the credentials API to hand a team's pods its service account's tokens).
 ENVIRONMENT_APIS = (
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
     "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "serviceusage.googleapis.com",
@@ -67,9 +71,15 @@ GRANTS_ONLY_NODE_ROLES = {
     "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
     f".hasOnly([{', '.join(repr(role) for role in NODE_ROLES)}])",
 }
-# A preview reads everything a refresh reads: the resources (viewer: also project IAM policies and
-# the Kubernetes objects through the DNS endpoint) and the payload archives' objects (not in viewer).
-PREVIEW_ROLES = ("roles/viewer", "roles/container.viewer", "roles/storage.objectViewer")
+# A preview reads everything a refresh reads: the resources (viewer, with the Kubernetes objects
+# through the DNS endpoint), every IAM policy the stacks add to (security reviewer: buckets' and
+# service accounts' too) and the payload archives' objects (not in viewer).
+PREVIEW_ROLES = (
+    "roles/viewer",
+    "roles/container.viewer",
+    "roles/iam.securityReviewer",
+    "roles/storage.objectViewer",
+)
 # A preview takes no lock on DIY state and writes nothing there; an `up` locks, checkpoints, and
 # encrypts new secrets. Reading secrets needs decryption only (the stack file's data key).
 STATE_ROLES = {PREVIEW: "roles/storage.objectViewer", DEPLOY: "roles/storage.objectUser"}
@@ -80,11 +90,12 @@ KEY_ROLES = {PREVIEW: "roles/cloudkms.cryptoKeyDecrypter", DEPLOY: "roles/cloudk
 class Identity:
     environment: str  # the GitHub environment a job names to act as this identity
     role: str  # PREVIEW or DEPLOY
-    project: str  # the Google project it reads or changes
+    of: str  # the environment (bootstrap config) whose project, state and key it reads or changes
+    project: str
     account_id: str  # its service account, in the bootstrap project
     project_roles: tuple[str, ...]
-    state_role: str  # on the state bucket
-    key_role: str  # on the secrets key
+    state_role: str  # on its environment's state bucket
+    key_role: str  # on its environment's secrets key
 
     @property
     def from_main_only(self) -> bool:
@@ -100,6 +111,7 @@ def identities(config: BootstrapStack) -> list[Identity]:
         Identity(
             environment=github_environment(env, role),
             role=role,
+            of=env.name,
             project=env.project,
             account_id=f"ci-{env.name}-{role}",
             project_roles=tuple(sorted(set(DEPLOY_ROLES.values()))) if role == DEPLOY else PREVIEW_ROLES,
@@ -144,10 +156,26 @@ def principal_set(pool_name: str, environment: str) -> str:
     return f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/{environment}"
 
 
-def secrets_provider(config: BootstrapStack) -> str:
+def state_bucket(config: BootstrapStack, env: str | None = None) -> str:
+    """The bootstrap stack's state bucket, or an environment's (`<bucket>-<environment>`)."""
+    return config.state.bucket if env is None else f"{config.state.bucket}-{env}"
+
+
+def key_name(config: BootstrapStack, env: str | None = None) -> str:
+    """The bootstrap stack's secrets key, or an environment's (`<key>-<environment>`, same ring)."""
+    return config.secrets_key.key if env is None else f"{config.secrets_key.key}-{env}"
+
+
+def key_ring_id(config: BootstrapStack) -> str:
     key = config.secrets_key
-    return f"gcpkms://projects/{config.project}/locations/{key.location}/keyRings/{key.key_ring}/cryptoKeys/{key.key}"
+    return f"projects/{config.project}/locations/{key.location}/keyRings/{key.key_ring}"
 
 
-def backend_url(config: BootstrapStack) -> str:
-    return f"gs://{config.state.bucket}"
+def secrets_provider(config: BootstrapStack, env: str | None = None) -> str:
+    """What a stack file's `secretsprovider:` says: its environment's key (the bootstrap's own, None)."""
+    return f"gcpkms://{key_ring_id(config)}/cryptoKeys/{key_name(config, env)}"
+
+
+def backend_url(config: BootstrapStack, env: str | None = None) -> str:
+    """Where `pulumi login` points for a stack of `env` (the bootstrap stack: None)."""
+    return f"gs://{state_bucket(config, env)}"

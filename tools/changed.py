@@ -10,7 +10,8 @@ change; and a team stack when its platform stack is touched (the team reads the 
 A base git cannot find (a force-push, a first push) touches every stack.
 
 A stack's environment is the bootstrap stack's environment whose project is its gcp:project
-(components/ci.py); the bootstrap stack itself is run by an administrator, never by CI.
+(components/ci.py); the bootstrap stack itself is run by an administrator, never by CI. The
+matrices leave out stacks not created yet (no `encryptedkey:` in their stack file), with a warning.
 """
 
 import argparse
@@ -18,6 +19,8 @@ import json
 import os
 import subprocess
 import sys
+
+import yaml
 
 from components.config import NAMESPACE, ConfigError, parse
 from components.config.bootstrap import BootstrapStack
@@ -85,11 +88,16 @@ def environments() -> dict[str, str]:
     return found
 
 
+def platforms_of() -> dict[str, str]:
+    """Each team stack's platform stack."""
+    return {s: c[REFERENCE].rsplit("/", 1)[-1] for s, c in configs().items() if c and REFERENCE in c}
+
+
 def touched(files: list[str]) -> list[str]:
     """The stacks CI runs whose render `files` can change, platform stacks first."""
     ci_stacks = {s: c for s, c in configs().items() if not (c and c.get(KIND) == "bootstrap")}
     kinds = {s: (c or {}).get(KIND, "broken") for s, c in ci_stacks.items()}
-    platform_of = {s: c[REFERENCE].rsplit("/", 1)[-1] for s, c in ci_stacks.items() if c and REFERENCE in c}
+    platform_of = platforms_of()
     program = any(f.startswith(PROGRAM) for f in files)
     payloads = any(f.startswith(PAYLOADS) for f in files)
     own = {stack for stack in kinds if f"stacks/Pulumi.{stack}.yaml" in files}
@@ -100,19 +108,39 @@ def touched(files: list[str]) -> list[str]:
     return sorted(platforms) + sorted(teams)
 
 
+def created(stacks: list[str]) -> tuple[list[str], list[str]]:
+    """(those of `stacks` that exist, those that do not yet): `pulumi stack init` writes a stack's
+    data key into its stack file (`encryptedkey:`); until that is committed CI can neither preview
+    nor deploy it (docs/operations.md "Deploying for real")."""
+    made = {s for s in stacks if (stack_raw(s) or {}).get("encryptedkey")}
+    return [s for s in stacks if s in made], [s for s in stacks if s not in made]
+
+
+def stack_raw(stack: str) -> dict | None:
+    path = render.STACKS / f"Pulumi.{stack}.yaml"
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def matrices(stacks: list[str]) -> dict[str, list[dict]]:
     """The workflows' matrices, each a list of {stack, environment}: `stacks` (every touched stack:
-    pull requests, the nightly drift check), and per environment its stacks, its platform stacks
-    and its team stacks (`dev-stacks`, `dev-platforms`, `dev-teams`), deployed in turn."""
-    envs = environments()
+    pull requests, the nightly drift check), and per environment its platform stacks and its team
+    stacks (`dev-platforms`, `dev-teams`), deployed in turn, and its `gate` (`dev-gate`): what is
+    previewed before its reviewers approve, every stack but the teams whose platform deploys first
+    in the same run (their preview would read the platform's outputs from before it)."""
+    envs, platform_of = environments(), platforms_of()
     kinds = {s: (c or {}).get(KIND) for s, c in configs().items()}
     entry = lambda s: {"stack": s, "environment": envs[s]}  # noqa: E731
     out = {"stacks": [entry(s) for s in stacks if s in envs]}
     for env in bootstrap().environments:
         mine = [s for s in stacks if envs.get(s) == env.name]
-        out[f"{env.name}-stacks"] = [entry(s) for s in mine]
-        out[f"{env.name}-platforms"] = [entry(s) for s in mine if kinds[s] != "team"]
-        out[f"{env.name}-teams"] = [entry(s) for s in mine if kinds[s] == "team"]
+        platforms = [s for s in mine if kinds[s] != "team"]
+        teams = [s for s in mine if kinds[s] == "team"]
+        out[f"{env.name}-gate"] = [entry(s) for s in platforms + teams if platform_of.get(s) not in platforms]
+        out[f"{env.name}-platforms"] = [entry(s) for s in platforms]
+        out[f"{env.name}-teams"] = [entry(s) for s in teams]
     return out
 
 
@@ -126,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.github_output:
             print(json.dumps(stacks))
             return 0
+        stacks, missing = created(stacks)
+        for stack in missing:
+            print(f"::warning::{stack}: not created yet (no encryptedkey: in its stack file): CI skips it")
         lines = [f"{name}={json.dumps(value)}" for name, value in matrices(stacks).items()]
     except ConfigError as exc:
         print(exc, file=sys.stderr)

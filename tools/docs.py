@@ -187,14 +187,16 @@ def ci_identities() -> str:
         " state bucket | secrets key |",
         "|---|---|---|---|---|---|",
     ]
-    for i in ci.identities(changed.bootstrap()):
+    config = changed.bootstrap()
+    for i in ci.identities(config):
         roles = [f"`{r}`" for r in i.project_roles]
         if i.role == ci.PREVIEW:
             roles.append(f"a custom role: {', '.join(f'`{p}`' for p in SECRET_READER)}")
-        origin = f"`{changed.bootstrap().github.branch}` only" if i.from_main_only else "any branch or pull request"
+        origin = f"`{config.github.branch}` only" if i.from_main_only else "any branch or pull request"
         out.append(
-            f"| `{i.account_id}` | `{i.environment}` | {origin} | {', '.join(roles)} | `{i.state_role}` |"
-            f" `{i.key_role}` |"
+            f"| `{i.account_id}` | `{i.environment}` | {origin} | {', '.join(roles)} |"
+            f" `{i.state_role}` on `{ci.state_bucket(config, i.of)}` |"
+            f" `{i.key_role}` on `{ci.key_name(config, i.of)}` |"
         )
     out += ["", "| deploy role | what `pulumi up` manages with it |", "|---|---|"]
     for role in sorted(set(ci.DEPLOY_ROLES.values())):

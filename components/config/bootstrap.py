@@ -15,14 +15,22 @@ MAX_REVIEWERS = 6  # GitHub's limit for an environment's required reviewers
 
 
 class State(Model):
-    bucket: str = Field(pattern=BUCKET, description="the GCS bucket holding every stack's state (`gs://<bucket>`)")
-    location: str = Field("US", description="its location (a multi-region keeps state through a regional outage)")
+    bucket: str = Field(
+        pattern=BUCKET,
+        max_length=43,  # `<bucket>-<environment>` is a bucket name too: at most 63 characters
+        description="the bootstrap stack's state bucket; each environment's stacks keep theirs in"
+        " `<bucket>-<environment>`, which the bootstrap stack creates",
+    )
+    location: str = Field("US", description="their location (a multi-region keeps state through a regional outage)")
 
 
 class SecretsKey(Model):
     location: str = Field("global", description="the Cloud KMS location of its key ring")
     key_ring: Name(63) = Field(description="the key ring (key rings cannot be deleted: pick the name once)")
-    key: Name(63) = Field(description="the key every stack file's `secretsprovider:` names")
+    key: Name(43) = Field(
+        description="the bootstrap stack's key; each environment's stacks use `<key>-<environment>` (their stack"
+        " files' `secretsprovider:`), which the bootstrap stack creates"
+    )
 
 
 class GitHub(Model):

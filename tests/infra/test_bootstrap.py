@@ -164,16 +164,41 @@ def test_every_resource_a_deploy_registers_has_a_role_that_may_manage_it(stack):
         assert ci.DEPLOY_ROLES["nodes"] == "roles/iam.serviceAccountUser"
 
 
-def test_state_and_secrets_key_are_adopted_and_protected():
-    bucket = boot().one("gcp:storage/bucket:Bucket")
-    assert bucket["importId"] == "rayplane-ci/rayplane-pulumi-state" and bucket["protect"] is True
-    assert bucket["inputs"]["versioning"] == {"enabled": True}
-    assert bucket["inputs"]["publicAccessPrevention"] == "enforced"
-    ring, key = boot().one("gcp:kms/keyRing:KeyRing"), boot().one("gcp:kms/cryptoKey:CryptoKey")
+def test_each_environment_has_its_own_state_and_key_and_the_bootstraps_are_adopted():
+    buckets = {r["inputs"]["name"]: r for r in boot().of_type("gcp:storage/bucket:Bucket")}
+    keys = {r["inputs"]["name"]: r for r in boot().of_type("gcp:kms/cryptoKey:CryptoKey")}
+    assert set(buckets) == {"rayplane-pulumi-state", "rayplane-pulumi-state-dev", "rayplane-pulumi-state-prod"}
+    assert set(keys) == {"pulumi-secrets", "pulumi-secrets-dev", "pulumi-secrets-prod"}
+    for r in [*buckets.values(), *keys.values()]:
+        assert r["protect"] is True
+    for bucket in buckets.values():
+        assert bucket["inputs"]["versioning"] == {"enabled": True}
+        assert bucket["inputs"]["publicAccessPrevention"] == "enforced"
+        assert bucket["inputs"]["uniformBucketLevelAccess"] is True
+    # the bootstrap stack's own pair exists before it (gcloud made them): adopted, declared as made
+    ring = boot().one("gcp:kms/keyRing:KeyRing")
     assert ring["importId"] == "projects/rayplane-ci/locations/global/keyRings/rayplane" and ring["protect"]
-    assert key["importId"] == f"{ring['importId']}/cryptoKeys/pulumi-secrets" and key["protect"]
-    assert boot().outputs["secretsProvider"] == f"gcpkms://{key['importId']}"
-    assert boot().outputs["backendUrl"] == "gs://rayplane-pulumi-state"
+    assert buckets["rayplane-pulumi-state"]["importId"] == "rayplane-ci/rayplane-pulumi-state"
+    assert keys["pulumi-secrets"]["importId"] == f"{ring['importId']}/cryptoKeys/pulumi-secrets"
+    assert "rotationPeriod" not in keys["pulumi-secrets"]["inputs"]  # gcloud's key has none: the import matches
+    for name in ("rayplane-pulumi-state-dev", "rayplane-pulumi-state-prod"):
+        assert "importId" not in buckets[name]
+    assert keys["pulumi-secrets-prod"]["inputs"]["rotationPeriod"] == "7776000s"
+    assert boot().outputs["secretsProviders"] == {
+        env: f"gcpkms://{ring['importId']}/cryptoKeys/pulumi-secrets-{env}" for env in ("dev", "prod")
+    }
+    assert boot().outputs["backendUrls"] == {env: f"gs://rayplane-pulumi-state-{env}" for env in ("dev", "prod")}
+
+
+def test_no_identity_reaches_another_environments_state_or_key():
+    buckets = {r["name"]: r["inputs"]["name"] for r in boot().of_type("gcp:storage/bucket:Bucket")}
+    keys = {f"{r['name']}-id": r["inputs"]["name"] for r in boot().of_type("gcp:kms/cryptoKey:CryptoKey")}
+    for identity in ci.identities(changed.bootstrap()):
+        grants = _grants(identity.account_id)
+        [state] = grants["gcp:storage/bucketIAMMember:BucketIAMMember"]
+        [key] = grants["gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"]
+        assert state["bucket"] == f"rayplane-pulumi-state-{identity.of}" in buckets.values()
+        assert keys[key["cryptoKeyId"]] == f"pulumi-secrets-{identity.of}"
 
 
 def test_every_project_serves_the_apis_its_stacks_call():
@@ -188,21 +213,29 @@ def test_every_project_serves_the_apis_its_stacks_call():
     assert all(r["inputs"]["disableOnDestroy"] is False for r in boot().of_type("gcp:projects/service:Service"))
 
 
-def test_every_stack_file_names_the_bootstrap_key():
-    provider = ci.secrets_provider(changed.bootstrap())
+def test_every_stack_file_names_its_environments_key():
+    config, envs = changed.bootstrap(), changed.environments()
     for path in sorted(render_tool.STACKS.glob("Pulumi.*.yaml")):
-        assert yaml.safe_load(path.read_text())["secretsprovider"] == provider, path.name
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        wanted = ci.secrets_provider(config, envs.get(stack))  # the bootstrap stack: its own key
+        assert yaml.safe_load(path.read_text())["secretsprovider"] == wanted, path.name
 
 
 def test_ci_refuses_a_stack_file_it_could_not_decrypt(stacks):
     path = stacks / "Pulumi.dev.yaml"
     [error] = bootstrap_tool.check("dev")  # as shipped: `pulumi stack init` has not written its data key
-    assert error.startswith("stacks/Pulumi.dev.yaml: no encryptedkey: run `pulumi login gs://rayplane-pulumi-state`")
+    assert error.startswith(
+        "stacks/Pulumi.dev.yaml: no encryptedkey: run `pulumi login gs://rayplane-pulumi-state-dev`"
+    )
     path.write_text(path.read_text().replace("config:\n", "encryptedkey: CiQAbc=\nconfig:\n", 1))
     assert bootstrap_tool.check("dev") == []
     path.write_text("\n".join(line for line in path.read_text().splitlines() if "secretsprovider" not in line))
     [error] = bootstrap_tool.check("dev")
     assert "secretsprovider: must be gcpkms://projects/rayplane-ci/" in error and "got None" in error
+    # another environment's key is refused too: its identities could not decrypt it
+    path.write_text(f"secretsprovider: {ci.secrets_provider(changed.bootstrap(), 'prod')}\n" + path.read_text())
+    [error] = bootstrap_tool.check("dev")
+    assert "(environment dev's key), got 'gcpkms://" in error and error.endswith("CI cannot decrypt any other")
 
 
 def test_the_repository_has_an_environment_per_identity_and_one_required_check():
@@ -211,7 +244,7 @@ def test_the_repository_has_an_environment_per_identity_and_one_required_check()
         for r in boot().of_type("github:index/repositoryEnvironment:RepositoryEnvironment")
     }
     variables = {
-        r["inputs"]["environment"]: r["inputs"]
+        (r["inputs"]["environment"], r["inputs"]["variableName"]): r["inputs"]["value"]
         for r in boot().of_type("github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable")
     }
     policies = {
@@ -222,7 +255,11 @@ def test_the_repository_has_an_environment_per_identity_and_one_required_check()
     }
     for identity in ci.identities(changed.bootstrap()):
         env = environments[identity.environment]
-        assert variables[identity.environment]["value"] == f"{identity.account_id}@rayplane-ci.iam.gserviceaccount.com"
+        assert (
+            variables[identity.environment, ci.ACCOUNT_VARIABLE]
+            == f"{identity.account_id}@rayplane-ci.iam.gserviceaccount.com"
+        )
+        assert variables[identity.environment, ci.BACKEND_VARIABLE] == f"gs://rayplane-pulumi-state-{identity.of}"
         if identity.from_main_only:
             assert env["deploymentBranchPolicy"] == {"customBranchPolicies": True, "protectedBranches": False}
             assert policies[identity.environment]["branchPattern"] == "main"
@@ -236,7 +273,7 @@ def test_the_repository_has_an_environment_per_identity_and_one_required_check()
     repo_variables = {
         r["inputs"]["variableName"] for r in boot().of_type("github:index/actionsVariable:ActionsVariable")
     }
-    assert repo_variables == {ci.BACKEND_VARIABLE, ci.PROVIDER_VARIABLE}
+    assert repo_variables == {ci.PROVIDER_VARIABLE}
 
 
 BOOTSTRAP_CASES = [
@@ -278,7 +315,7 @@ def test_an_invalid_bootstrap_config_is_refused(case, stacks):
 def test_the_first_contact_commands_come_in_order_and_the_runbook_shows_them():
     lines = [line for line in bootstrap_tool.commands().splitlines() if not line.startswith("#")]
     at = {line: i for i, line in enumerate(lines)}
-    key = ci.secrets_provider(changed.bootstrap())
+    config, envs = changed.bootstrap(), changed.environments()
     first = lambda prefix: next(i for i, line in enumerate(lines) if line.startswith(prefix))  # noqa: E731
     # bucket and key before any login; the bootstrap stack before the stacks CI runs; platforms before teams
     assert (
@@ -288,7 +325,13 @@ def test_the_first_contact_commands_come_in_order_and_the_runbook_shows_them():
     )
     inits = [line.split()[3] for line in lines if line.startswith("pulumi stack init")]
     assert inits == ["bootstrap", *PLATFORM_STACKS, *TEAM_STACKS]
-    assert all(line.endswith(f"--secrets-provider {key}") for line in lines if line.startswith("pulumi stack init"))
+    # each in its environment's state bucket (the last login before it), with its environment's key
+    for i, line in enumerate(lines):
+        if line.startswith("pulumi stack init"):
+            stack, env = line.split()[3], envs.get(line.split()[3])
+            assert line.endswith(f"--secrets-provider {ci.secrets_provider(config, env)}")
+            login = next(earlier for earlier in reversed(lines[:i]) if earlier.startswith("pulumi login"))
+            assert login == f"pulumi login {ci.backend_url(config, env)}", stack
     # docs/operations.md shows the same commands for the shipped files (continuation lines joined)
     runbook = re.sub(r" \\\n\s+", " ", (render_tool.ROOT / "docs" / "operations.md").read_text())
     for line in lines:

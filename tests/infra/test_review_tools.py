@@ -43,18 +43,21 @@ def test_each_stack_runs_in_the_environment_of_its_project():
         "prod": "prod",
         "search-prod": "prod",
     }
-    matrices = changed.matrices(["dev", "prod", "search-dev"])
-    assert matrices["stacks"] == [
-        {"stack": "dev", "environment": "dev"},
-        {"stack": "prod", "environment": "prod"},
-        {"stack": "search-dev", "environment": "dev"},
-    ]
-    assert (matrices["dev-platforms"], matrices["dev-teams"]) == (
-        [{"stack": "dev", "environment": "dev"}],
-        [{"stack": "search-dev", "environment": "dev"}],
-    )
-    assert matrices["prod-stacks"] == matrices["prod-platforms"] == [{"stack": "prod", "environment": "prod"}]
-    assert matrices["prod-teams"] == []
+    entry = lambda stack: {"stack": stack, "environment": changed.environments()[stack]}  # noqa: E731
+    matrices = changed.matrices(["dev", "prod", "search-dev", "search-prod"])
+    assert matrices["stacks"] == [entry(s) for s in ("dev", "prod", "search-dev", "search-prod")]
+    assert (matrices["dev-platforms"], matrices["dev-teams"]) == ([entry("dev")], [entry("search-dev")])
+    assert (matrices["prod-platforms"], matrices["prod-teams"]) == ([entry("prod")], [entry("search-prod")])
+    # before prod's gate: its platform, not the team that reads it (previewed after the platform's up)
+    assert matrices["prod-gate"] == [entry("prod")]
+    assert changed.matrices(["search-prod"])["prod-gate"] == [entry("search-prod")]
+
+
+def test_a_stack_not_created_yet_is_left_out(stacks):
+    assert changed.created(["dev", "search-dev"]) == ([], ["dev", "search-dev"])  # as shipped: no data keys
+    path = stacks / "Pulumi.dev.yaml"
+    path.write_text("encryptedkey: CiQAbc=\n" + path.read_text())
+    assert changed.created(["dev", "search-dev"]) == (["dev"], ["search-dev"])
 
 
 def test_a_stack_in_no_environments_project_is_an_error(stacks):

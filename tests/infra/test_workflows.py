@@ -123,24 +123,29 @@ def _after(workflow_jobs: dict, name: str) -> set[str]:
 
 def test_deploys_run_the_changed_stacks_environment_by_environment_prod_previewed_before_its_gate():
     deploy = jobs("deploy.yml")
+    # changes since the last deploy run that succeeded: a failed or cancelled one is retried
     [step] = [s for s in deploy["stacks"]["steps"] if s.get("id") == "changed"]
-    assert '-m tools.changed --base "$BEFORE" --github-output' in step["run"]
-    assert step["env"]["BEFORE"] == "${{ github.event.before }}"
+    assert 'gh run list --repo "$GITHUB_REPOSITORY" --workflow deploy.yml --branch main --status success' in step["run"]
+    assert '-m tools.changed ${base:+--base "$base"} --github-output' in step["run"]
+    assert deploy["stacks"]["permissions"] == {"actions": "read", "contents": "read"}
     expected, previous = [], []
     for env in changed.bootstrap().environments:
         gate = [f"{env.name}-preview"] if env.reviewers.users or env.reviewers.teams else []
         expected += [*gate, f"{env.name}-platforms", f"{env.name}-teams"]
         previous += gate
-        for job_name in gate:  # a fresh preview of every stack of the environment, in the run's summary
+        for job_name in gate:  # a fresh preview of what the environment will deploy, in the run's summary
             assert deploy[job_name]["with"] == {
                 "command": "preview",
-                "stacks": f"${{{{ needs.stacks.outputs.{env.name}-stacks }}}}",
+                "stacks": f"${{{{ needs.stacks.outputs.{env.name}-gate }}}}",
             }
         for kind in ("platforms", "teams"):
             job = deploy[f"{env.name}-{kind}"]
             assert job["uses"] == CALL
             assert job["with"] == {"command": "up", "stacks": f"${{{{ needs.stacks.outputs.{env.name}-{kind} }}}}"}
             assert set(previous) <= _after(deploy, f"{env.name}-{kind}"), (env.name, kind)  # after what came before
+            # and only when each of them succeeded or had nothing to do (a cancelled one stops it)
+            if previous:
+                assert "!cancelled()" in job["if"] and "failure" not in job["if"], job["if"]
             previous.append(f"{env.name}-{kind}")
     assert list(deploy) == ["stacks", *expected]
     # every output the jobs read is one tools.changed writes
