@@ -63,22 +63,22 @@ def commands() -> str:
     stack = changed.bootstrap_stack()
     backend = ci.backend_url(config)
     lines = [
-        "# 1. The bootstrap project serves what the next steps need (Owner of every project listed in",
-        f"#    stacks/Pulumi.{stack}.yaml, admin of {config.github.repository}).",
+        "# The bootstrap project serves what the next steps need (Owner of every project listed in",
+        f"#  stacks/Pulumi.{stack}.yaml, admin of {config.github.repository}).",
         "gcloud auth login && gcloud auth application-default login",
         f"gcloud auth application-default set-quota-project {project}",
         f"gcloud services enable {' '.join(ci.BOOTSTRAP_APIS)} --project {project}",
-        "# 2. The bootstrap stack's own state bucket and secrets key: they exist before its first",
-        "#    `pulumi login`; it adopts (imports) and protects them, and creates each environment's pair.",
+        "# The bootstrap stack's own state bucket and secrets key: they exist before its first",
+        "#  `pulumi login`; it adopts (imports) and protects them, and creates each environment's pair.",
         f"gcloud storage buckets create {backend} --project {project} --location {state.location}"
         " --uniform-bucket-level-access --public-access-prevention",
         f"gcloud storage buckets update {backend} --versioning",
         f"gcloud kms keyrings create {key.key_ring} --project {project} --location {key.location}",
         f"gcloud kms keys create {key.key} --project {project} --location {key.location}"
         f" --keyring {key.key_ring} --purpose encryption",
-        "# 3. The bootstrap stack: APIs, each environment's state bucket and key, CI's identity pool and",
-        "#    service accounts, the repository's environments, variables and rules (GITHUB_TOKEN: a token",
-        "#    that administers the repository).",
+        "# The bootstrap stack: APIs, each environment's state bucket and key, CI's identity pool and",
+        "#  service accounts, the repository's environments, variables and rules (GITHUB_TOKEN: a token",
+        "#  that administers the repository).",
         "make .venv/.infra-installed",
         f"pulumi login {backend}",
         f"pulumi stack init {stack} --secrets-provider {shlex.quote(ci.secrets_provider(config))}",
@@ -87,14 +87,14 @@ def commands() -> str:
     kinds = {s: (c or {}).get(changed.KIND) for s, c in changed.configs().items()}
     ci_stacks = list(changed.environments())
     lines += [
-        "# 4. The platform stacks: created once here, which writes each one's data key (`encryptedkey:`)",
-        "#    into its stack file. The pull request previews them; merging it deploys each environment in",
-        "#    turn, each one with reviewers once they approve.",
+        "# The platform stacks: created once here, which writes each one's data key (`encryptedkey:`)",
+        "#  into its stack file. The pull request previews them; merging it deploys each environment in",
+        "#  turn, each one with reviewers once they approve.",
         *_inits(config, [s for s in ci_stacks if kinds[s] == "platform"]),
         "git switch -c platform-stacks && git add stacks/ && git commit -m 'The platform stacks'"
         " && git push -u origin platform-stacks  # then open the pull request and merge it",
-        "# 5. Once every platform is deployed (a team's preview reads its platform's outputs), the team",
-        "#    stacks the same way.",
+        "# Once every platform is deployed, prod's approved too (a team's preview reads its platform's",
+        "#  outputs), the team stacks the same way.",
         "git switch main && git pull",
         *_inits(config, [s for s in ci_stacks if kinds[s] == "team"]),
         "git switch -c team-stacks && git add stacks/ && git commit -m 'The team stacks'"

@@ -83,6 +83,13 @@ def environments() -> dict[str, str]:
         if project not in by_project:
             errors.append(f"stacks/Pulumi.{stack}.yaml: gcp:project {project} is no environment's project")
         found[stack] = by_project.get(project)
+    # An environment's stacks share its state bucket: a team reads its platform's outputs there.
+    errors += [
+        f"stacks/Pulumi.{team}.yaml: its platform stack {platform} is in environment {found.get(platform)},"
+        f" it is in {found[team]}: a team stack reads its platform in its own environment's state"
+        for team, platform in platforms_of().items()
+        if team in found and found[team] and found.get(platform) != found[team]
+    ]
     if errors:
         raise ConfigError(errors)
     return found
@@ -108,28 +115,44 @@ def touched(files: list[str]) -> list[str]:
     return sorted(platforms) + sorted(teams)
 
 
-def created(stacks: list[str]) -> tuple[list[str], list[str]]:
+def created(stacks: list[str], base: str | None = None) -> tuple[list[str], list[str]]:
     """(those of `stacks` that exist, those that do not yet): `pulumi stack init` writes a stack's
     data key into its stack file (`encryptedkey:`); until that is committed CI can neither preview
-    nor deploy it (docs/operations.md "Deploying for real")."""
-    made = {s for s in stacks if (stack_raw(s) or {}).get("encryptedkey")}
+    nor deploy it (docs/operations.md "Deploying for real"). A stack whose file had one at `base`
+    and has none now is an error, not a stack to skip."""
+    made = {s for s in stacks if (_yaml(_read(s)) or {}).get("encryptedkey")}
+    if lost := [s for s in stacks if s not in made and base and (_yaml(_read(s, base)) or {}).get("encryptedkey")]:
+        raise ConfigError(
+            [f"stacks/Pulumi.{s}.yaml: its encryptedkey: is gone (it had one at {base}); put it back" for s in lost]
+        )
     return [s for s in stacks if s in made], [s for s in stacks if s not in made]
 
 
-def stack_raw(stack: str) -> dict | None:
-    path = render.STACKS / f"Pulumi.{stack}.yaml"
+def _read(stack: str, base: str | None = None) -> str | None:
+    """A stack file's text, in this tree or at git revision `base`."""
+    if base is None:
+        path = render.STACKS / f"Pulumi.{stack}.yaml"
+        return path.read_text() if path.is_file() else None
+    done = subprocess.run(
+        ["git", "show", f"{base}:stacks/Pulumi.{stack}.yaml"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def _yaml(text: str | None) -> dict | None:
     try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        return yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
         return None
 
 
 def matrices(stacks: list[str]) -> dict[str, list[dict]]:
     """The workflows' matrices, each a list of {stack, environment}: `stacks` (every touched stack:
     pull requests, the nightly drift check), and per environment its platform stacks and its team
-    stacks (`dev-platforms`, `dev-teams`), deployed in turn, and its `gate` (`dev-gate`): what is
-    previewed before its reviewers approve, every stack but the teams whose platform deploys first
-    in the same run (their preview would read the platform's outputs from before it)."""
+    stacks (`dev-platforms`, `dev-teams`), deployed in turn, and what is previewed before its
+    reviewers approve: `dev-gate`, every stack but the teams whose platform deploys first in the same
+    run (their preview would read the platform's outputs from before it), and `dev-team-gate`, those
+    teams, previewed once their platform is up."""
     envs, platform_of = environments(), platforms_of()
     kinds = {s: (c or {}).get(KIND) for s, c in configs().items()}
     entry = lambda s: {"stack": s, "environment": envs[s]}  # noqa: E731
@@ -139,6 +162,7 @@ def matrices(stacks: list[str]) -> dict[str, list[dict]]:
         platforms = [s for s in mine if kinds[s] != "team"]
         teams = [s for s in mine if kinds[s] == "team"]
         out[f"{env.name}-gate"] = [entry(s) for s in platforms + teams if platform_of.get(s) not in platforms]
+        out[f"{env.name}-team-gate"] = [entry(s) for s in teams if platform_of.get(s) in platforms]
         out[f"{env.name}-platforms"] = [entry(s) for s in platforms]
         out[f"{env.name}-teams"] = [entry(s) for s in teams]
     return out
@@ -154,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.github_output:
             print(json.dumps(stacks))
             return 0
-        stacks, missing = created(stacks)
+        stacks, missing = created(stacks, args.base)
         for stack in missing:
             print(f"::warning::{stack}: not created yet (no encryptedkey: in its stack file): CI skips it")
         lines = [f"{name}={json.dumps(value)}" for name, value in matrices(stacks).items()]

@@ -1,6 +1,7 @@
-"""`kind: bootstrap`: what every other stack and CI stand on, run once by an administrator: the
-state bucket, the key that encrypts stack secrets, the Workload Identity pool CI signs in through,
-its Google identities, and the GitHub repository's environments and branch rules."""
+"""`kind: bootstrap`: what every other stack and CI stand on, run by an administrator: the state
+buckets and the keys that encrypt stack secrets (its own and one of each per environment), the
+Workload Identity pool CI signs in through, its Google identities, and the GitHub repository's
+environments and branch rules."""
 
 import re
 from typing import Literal
@@ -68,10 +69,10 @@ class BootstrapStack(Model):
 
     kind: Literal["bootstrap"] = Field(description="`bootstrap`: this stack sets up state, secrets and CI")
     project: str = Field(
-        alias="gcp:project", pattern=PROJECT, description="the project holding the state, the key and the identities"
+        alias="gcp:project", pattern=PROJECT, description="the project holding the state, the keys and the identities"
     )
-    state: State = Field(description="the Pulumi state bucket (`pulumi login gs://<bucket>`)")
-    secrets_key: SecretsKey = Field(description="the Cloud KMS key of every stack's secrets provider")
+    state: State = Field(description="the Pulumi state buckets: its own and, named from it, each environment's")
+    secrets_key: SecretsKey = Field(description="the Cloud KMS keys of the stacks' secrets providers, in one ring")
     github: GitHub = Field(description="the repository CI runs in")
     environments: list[Environment] = Field(
         min_length=1, description="in deploy order: each a GitHub environment and the Google project it deploys"

@@ -9,6 +9,7 @@ import pytest
 
 from components.config import ConfigError
 from tools import changed, diff
+from tools import render as render_tool
 from tools.render import ROOT
 
 PLATFORMS, TEAMS = ["dev", "prod"], ["assistant-dev", "search-dev", "search-prod"]
@@ -49,8 +50,9 @@ def test_each_stack_runs_in_the_environment_of_its_project():
     assert (matrices["dev-platforms"], matrices["dev-teams"]) == ([entry("dev")], [entry("search-dev")])
     assert (matrices["prod-platforms"], matrices["prod-teams"]) == ([entry("prod")], [entry("search-prod")])
     # before prod's gate: its platform, not the team that reads it (previewed after the platform's up)
-    assert matrices["prod-gate"] == [entry("prod")]
-    assert changed.matrices(["search-prod"])["prod-gate"] == [entry("search-prod")]
+    assert (matrices["prod-gate"], matrices["prod-team-gate"]) == ([entry("prod")], [entry("search-prod")])
+    alone = changed.matrices(["search-prod"])
+    assert (alone["prod-gate"], alone["prod-team-gate"]) == ([entry("search-prod")], [])
 
 
 def test_a_stack_not_created_yet_is_left_out(stacks):
@@ -60,14 +62,47 @@ def test_a_stack_not_created_yet_is_left_out(stacks):
     assert changed.created(["dev", "search-dev"]) == (["dev"], ["search-dev"])
 
 
-def test_a_stack_in_no_environments_project_is_an_error(stacks):
+def test_a_stack_that_lost_its_data_key_is_an_error(tmp_path, monkeypatch):
+    """Not a stack to skip: the deploy base would move past a change that was never deployed."""
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    git = ["git", "-C", str(clone), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    stack = clone / "stacks" / "Pulumi.dev.yaml"
+    text = stack.read_text()
+    stack.write_text("encryptedkey: CiQAbc=\n" + text)
+    subprocess.run([*git, "commit", "--quiet", "-am", "dev: created"], check=True)
+    stack.write_text(text)  # the line dropped again
+    monkeypatch.setattr(changed, "ROOT", clone)
+    monkeypatch.setattr(render_tool, "STACKS", clone / "stacks")
+    with pytest.raises(ConfigError) as exc:
+        changed.created(["dev"], "HEAD")
+    assert exc.value.errors == ["stacks/Pulumi.dev.yaml: its encryptedkey: is gone (it had one at HEAD); put it back"]
+    assert changed.created(["dev"], "HEAD~1") == ([], ["dev"])  # never had one: not created yet
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        (
+            "gcp:project: rayplane-dev",
+            "gcp:project: rayplane-elsewhere",
+            "stacks/Pulumi.search-dev.yaml: gcp:project rayplane-elsewhere is no environment's project",
+        ),
+        (  # the environment's state bucket holds its stacks: a team reads its platform there
+            "organization/rayplane/dev",
+            "organization/rayplane/prod",
+            "stacks/Pulumi.search-dev.yaml: its platform stack prod is in environment prod, it is in dev: a team"
+            " stack reads its platform in its own environment's state",
+        ),
+    ],
+    ids=["project-of-no-environment", "platform-in-another-environment"],
+)
+def test_a_stack_ci_could_not_place_is_an_error(old, new, error, stacks):
     path = stacks / "Pulumi.search-dev.yaml"
-    path.write_text(path.read_text().replace("gcp:project: rayplane-dev", "gcp:project: rayplane-elsewhere"))
+    path.write_text(path.read_text().replace(old, new))
     with pytest.raises(ConfigError) as exc:
         changed.environments()
-    assert exc.value.errors == [
-        "stacks/Pulumi.search-dev.yaml: gcp:project rayplane-elsewhere is no environment's project"
-    ]
+    assert exc.value.errors == [error]
 
 
 @pytest.fixture(scope="module")

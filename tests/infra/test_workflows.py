@@ -34,7 +34,10 @@ def test_triggers_and_jobs():
     assert list(jobs("ci.yml")) == ["lint", "test", "stacks", "preview", "preview-comments", ci.REQUIRED_CHECK]
     assert set(workflow("render-diff.yml")["on"]) == {"pull_request"}
     assert workflow("render-diff-comment.yml")["on"]["workflow_run"]["workflows"] == ["Render diff"]
-    assert workflow("deploy.yml")["on"] == {"push": {"branches": ["main"]}}
+    # deploys run from the branch the bootstrap stack's rules and identity provider name
+    branch = changed.bootstrap().github.branch
+    assert workflow("deploy.yml")["on"] == {"push": {"branches": [branch]}}
+    assert workflow("ci.yml")["on"]["push"] == {"branches": [branch]}
     assert set(workflow("drift.yml")["on"]) == {"schedule", "workflow_dispatch"}
     assert set(workflow("pulumi.yml")["on"]) == {"workflow_call"}
 
@@ -125,28 +128,32 @@ def test_deploys_run_the_changed_stacks_environment_by_environment_prod_previewe
     deploy = jobs("deploy.yml")
     # changes since the last deploy run that succeeded: a failed or cancelled one is retried
     [step] = [s for s in deploy["stacks"]["steps"] if s.get("id") == "changed"]
-    assert 'gh run list --repo "$GITHUB_REPOSITORY" --workflow deploy.yml --branch main --status success' in step["run"]
+    branch = changed.bootstrap().github.branch
+    assert (
+        f'gh run list --repo "$GITHUB_REPOSITORY" --workflow deploy.yml --branch {branch} --status success'
+        in step["run"]
+    )
     assert '-m tools.changed ${base:+--base "$base"} --github-output' in step["run"]
     assert deploy["stacks"]["permissions"] == {"actions": "read", "contents": "read"}
     expected, previous = [], []
     for env in changed.bootstrap().environments:
-        gate = [f"{env.name}-preview"] if env.reviewers.users or env.reviewers.teams else []
-        expected += [*gate, f"{env.name}-platforms", f"{env.name}-teams"]
-        previous += gate
-        for job_name in gate:  # a fresh preview of what the environment will deploy, in the run's summary
-            assert deploy[job_name]["with"] == {
-                "command": "preview",
-                "stacks": f"${{{{ needs.stacks.outputs.{env.name}-gate }}}}",
-            }
-        for kind in ("platforms", "teams"):
-            job = deploy[f"{env.name}-{kind}"]
+        gated = bool(env.reviewers.users or env.reviewers.teams)
+        # with reviewers, a fresh preview of what each up will deploy, in the run's summary: every
+        # stack before the platforms' up, then the teams whose platform deployed in the same run
+        steps = [("preview", "gate"), ("up", "platforms"), ("preview", "team-gate"), ("up", "teams")]
+        for command, matrix in steps if gated else [s for s in steps if s[0] == "up"]:
+            name = {"gate": f"{env.name}-preview", "team-gate": f"{env.name}-teams-preview"}.get(
+                matrix, f"{env.name}-{matrix}"
+            )
+            job = deploy[name]
             assert job["uses"] == CALL
-            assert job["with"] == {"command": "up", "stacks": f"${{{{ needs.stacks.outputs.{env.name}-{kind} }}}}"}
-            assert set(previous) <= _after(deploy, f"{env.name}-{kind}"), (env.name, kind)  # after what came before
+            assert job["with"] == {"command": command, "stacks": f"${{{{ needs.stacks.outputs.{env.name}-{matrix} }}}}"}
+            assert set(previous) <= _after(deploy, name), (env.name, name)  # after what came before
             # and only when each of them succeeded or had nothing to do (a cancelled one stops it)
             if previous:
                 assert "!cancelled()" in job["if"] and "failure" not in job["if"], job["if"]
-            previous.append(f"{env.name}-{kind}")
+            expected.append(name)
+            previous.append(name)
     assert list(deploy) == ["stacks", *expected]
     # every output the jobs read is one tools.changed writes
     outputs = deploy["stacks"]["outputs"]
