@@ -11,6 +11,7 @@ makes a new data key on every run, and no secret set before can be read.
 """
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         errors = check(args.stack)
     except ConfigError as exc:
         errors = exc.errors
-    for error in errors:
-        print(f"::error::{error}" if args.command == "check" else error, file=sys.stderr)
+    for error in errors:  # GitHub shows `::error::` lines as annotations on the run
+        print(f"::error::{error}" if os.environ.get("GITHUB_ACTIONS") else error, file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -37,6 +37,7 @@ REFERENCE, KIND = f"{NAMESPACE}:platformStack", f"{NAMESPACE}:kind"
 def changed_files(base: str) -> list[str]:
     known = subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=ROOT, capture_output=True)
     if known.returncode != 0:
+        print(f"{base} is no commit of this checkout: every stack counts as changed", file=sys.stderr)
         return EVERYTHING
     done = subprocess.run(
         ["git", "diff", "--name-only", f"{base}...HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -171,7 +172,9 @@ def matrices(stacks: list[str]) -> dict[str, list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", help="the git revision the change is compared with (default: every stack)")
-    parser.add_argument("--github-output", action="store_true", help="write the matrices to $GITHUB_OUTPUT")
+    parser.add_argument(
+        "--github-output", action="store_true", help="print the matrices, and write them to $GITHUB_OUTPUT if set"
+    )
     args = parser.parse_args(argv)
     try:
         stacks = touched(changed_files(args.base) if args.base else EVERYTHING)
@@ -185,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    with open(os.environ["GITHUB_OUTPUT"], "a") as output:
-        output.write("".join(f"{line}\n" for line in lines))
+    if "GITHUB_OUTPUT" in os.environ:
+        with open(os.environ["GITHUB_OUTPUT"], "a") as output:
+            output.write("".join(f"{line}\n" for line in lines))
     print("\n".join(lines))
     return 0
 
