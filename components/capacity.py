@@ -74,6 +74,18 @@ class ModelFit(Model):
         )
 
 
+class RolloutCapacity(Model):
+    """A service's rollout: what a change that starts a new RayCluster (components/rollout.py) needs
+    while the old one still serves."""
+
+    strategy: str = Field(description="the service's upgradeStrategy")
+    surge_workers: int = Field(description="the new cluster's workers beside the old one's (0: no new cluster)")
+    surge_gpus: int
+    surge_cost_per_hour: float | None
+    workers_during: int = Field(description="both clusters' workers at their smallest that serves")
+    workers_possible: int = Field(description="what the pools and the quota can run (each cluster has its own max)")
+
+
 class WorkloadCapacity(Model):
     path: str = Field(description="services[i] or jobs[i]")
     name: str
@@ -85,6 +97,7 @@ class WorkloadCapacity(Model):
     limits: list[str] = Field(description="what caps the workers that can run")
     gpu_cost_per_hour: Range | None = Field(description="its workers' share of GPU nodes, min and possible workers")
     models: list[ModelFit] = []
+    rollout: RolloutCapacity | None = Field(None, description="a service's: what a new RayCluster beside it needs")
 
 
 class TeamCapacity(Model):
@@ -208,9 +221,11 @@ def workload_capacity(
     fewest: int,
     others: int,
     quota_gpus: int,
+    upgrade_strategy: str | None = None,
 ) -> tuple[WorkloadCapacity, list[str], list[str]]:
     """A workload's capacity, errors and warnings at its `fewest` workers (replicas.min, or a queued
-    job's fixed size), beside the other workloads' `others` GPUs at their smallest."""
+    job's fixed size), beside the other workloads' `others` GPUs at their smallest; a service's
+    (`upgrade_strategy`) also during a rollout."""
     source, per_worker = placement.source, placement.gpus
     errors, fits = [], []
     if args.profile == "cluster":
@@ -242,6 +257,12 @@ def workload_capacity(
         )
     prices = [p.gpu_hour_price for p in placement.pools if p.gpu_hour_price is not None]
     price = max(prices) * per_worker if prices else None
+    rollout = None
+    if upgrade_strategy is not None:
+        rollout, rollout_error = _rollout(
+            path, source, per_worker, max(fewest, needed["min"]), limits, price, upgrade_strategy
+        )
+        errors += [rollout_error] if rollout_error and needed["min"] <= possible else []
     capacity = WorkloadCapacity(
         path=path,
         name=name,
@@ -253,8 +274,39 @@ def workload_capacity(
         limits=[f"{what}: {n}" for what, n in limits.items()],
         gpuCostPerHour=None if price is None else Range(min=round(fewest * price, 2), max=round(possible * price, 2)),
         models=fits,
+        rollout=rollout,
     )
     return capacity, errors, warnings
+
+
+def _rollout(
+    path: str, source: str, per_worker: int, serving: int, limits: dict[str, int], price: float | None, strategy: str
+) -> tuple[RolloutCapacity, str | None]:
+    """A service's rollout: a new RayCluster serves once its apps' smallest replicas run (`serving`
+    workers), beside the old one at the same; each cluster has its own workers.replicas.max, so the
+    pools and the quota decide. KubeRay 1.7.0 starts a NewCluster with the spec's replicas and an
+    incremental one from minReplicas, growing it as traffic moves (rs.go:1523-1531, 1818-1829)."""
+    surge = 0 if strategy == "None" else serving
+    shared = {what: n for what, n in limits.items() if what != "workers.replicas.max"}
+    room = min(shared.values())
+    rollout = RolloutCapacity(
+        strategy=strategy,
+        surgeWorkers=surge,
+        surgeGpus=surge * per_worker,
+        surgeCostPerHour=None if price is None else round(surge * price, 2),
+        workersDuring=serving + surge,
+        workersPossible=room,
+    )
+    if strategy != "NewCluster" or serving + surge <= room:
+        return rollout, None
+    caps = "; ".join(f"{what}: {n}" for what, n in shared.items())
+    return rollout, (
+        f"{path}: a rollout that starts a new RayCluster (upgradeStrategy NewCluster) runs it beside the serving one:"
+        f" {serving} + {surge} worker(s) of {per_worker} GPU(s) from {source}, but at most {room} can run ({caps});"
+        " raise them, or set upgradeStrategy: NewClusterWithIncrementalUpgrade (the new cluster grows as traffic"
+        " moves to it; the platform's gatewayApi) or None (KubeRay then starts no new cluster: a change of the"
+        " cluster spec does not reach the running one until the RayService is recreated)"
+    )
 
 
 def team_capacity(

@@ -309,6 +309,7 @@ def _capacity(
             w.fewest_workers,
             total - w.fewest_gpus,
             config.team.quota.gpus,
+            w.spec.upgrade_strategy if isinstance(w.spec, Service) else None,
         )
         reports.append(report)
         errors += workload_errors

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components import rollout
 from tools.render import ROOT
 
 MARKER = "<!-- rayplane-render-diff -->"  # the comment is found by it and edited in place
@@ -58,6 +59,33 @@ def _unified(old: str, new: str, name: str) -> list[str]:
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"a/{name}", f"b/{name}", lineterm=""))
 
 
+RAY_KINDS = {"kubernetes:ray.io/v1:RayService": rollout.rayservice, "kubernetes:ray.io/v1:RayJob": rollout.rayjob}
+
+
+def rollout_lines(old: dict, new: dict, keys: list[tuple[str, str]], capacity: dict | None) -> list[str]:
+    """What KubeRay will do with each added or changed RayService and RayJob (components/rollout.py),
+    and for a new RayCluster beside a serving one, what it takes while both run."""
+    workloads = {w["name"]: w for w in (capacity or {}).get("workloads", [])}
+    lines = []
+    for key in keys:
+        if key[0] not in RAY_KINDS:
+            continue
+        spec = new[key]["inputs"]["spec"]
+        found = RAY_KINDS[key[0]](old[key]["inputs"]["spec"] if key in old else None, spec)
+        name = new[key]["inputs"]["metadata"]["name"]
+        line = f"- rollout of `{name}` ({key[0].rsplit(':', 1)[1]}): {found.says}"
+        surge = (workloads.get(name) or {}).get("rollout")
+        if found.kind in rollout.NEW_CLUSTER and surge:
+            w = workloads[name]
+            cost = "" if surge["surgeCostPerHour"] is None else f", +${surge['surgeCostPerHour']:,.2f}/h"
+            line += (
+                f"; +{surge['surgeWorkers']} worker(s), {surge['surgeGpus']} GPU(s) from {w['gpuSource']}{cost}"
+                f" while both run: {surge['workersDuring']} of {surge['workersPossible']} workers possible"
+            )
+        lines.append(line)
+    return lines
+
+
 def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
     """A stack's section and whether anything changed in it."""
     (old, old_capacity), (new, new_capacity) = _render(base / stack), _render(head / stack)
@@ -84,7 +112,8 @@ def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines: run `make diff` locally"]
     summary = f"<b>{stack}</b>: {len(added)} to add, {len(changed)} to change, {len(removed)} to remove"
     summary += ", capacity or cost changes" if capacity else ""
-    listing = [f"- add `{name}` ({type_})" for type_, name in added]
+    listing = rollout_lines(old, new, added + changed, new_capacity)
+    listing += [f"- add `{name}` ({type_})" for type_, name in added]
     listing += [f"- change `{name}` ({type_})" for type_, name in changed]
     listing += [f"- remove `{name}` ({type_})" for type_, name in removed]
     body = "\n".join(listing) + "\n\n```diff\n" + "\n".join(lines) + "\n```"

@@ -357,6 +357,12 @@ def _capacity_lines(report: dict) -> list[str]:
             f" {needed['min']}-{needed['max']} workers of {w['gpusPerWorker']} GPU(s) from {w['gpuSource']}"
             f" ({w['workersPossible']} can run); GPUs {_usd(cost['min'])}-{_usd(cost['max'])}/h"
         )
+        if (r := w.get("rollout")) and r["surgeWorkers"]:
+            lines.append(
+                f"    rollout ({r['strategy']}): +{r['surgeWorkers']} worker(s), {r['surgeGpus']} GPU(s),"
+                f" +{_usd(r['surgeCostPerHour'])}/h beside the serving cluster:"
+                f" {r['workersDuring']} of {r['workersPossible']} workers possible"
+            )
         for fit in w["models"]:
             lines.append(
                 f"    {fit['model']} on {fit['accelerator']} at {fit['placement']}: {fit['weightsGibPerGpu']:g} GiB"

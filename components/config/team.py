@@ -213,7 +213,11 @@ class Service(Workload):
     payloads = catalog.SERVICES
 
     upgrade_strategy: Literal["NewCluster", "NewClusterWithIncrementalUpgrade", "None"] = Field(
-        "NewCluster", description="how a changed RayService is rolled out (incremental: the platform's gatewayApi)"
+        "NewCluster",
+        description='what KubeRay does with a cluster change (docs/capacity.md "Rollouts"): NewCluster, a new'
+        " RayCluster beside the serving one (its surge must fit the pools and the quota); incremental, one that takes"
+        " traffic step by step (the platform's gatewayApi); None, no new cluster: the change waits for the RayService"
+        " to be recreated",
     )
     gcs_fault_tolerance: GcsFaultTolerance | None = Field(None, description="keep Serve apps over head restarts")
 

@@ -210,6 +210,8 @@ def test_a_maximum_autoscaling_cannot_reach_is_a_warning_with_the_numbers():
 def test_the_team_quota_caps_a_workload_beside_the_others():
     values = stack_values("search-prod")
     values["rayplane:team"]["quota"]["gpus"] = 9  # chat (2 GPUs a worker) beside embed's 1 and reindex's 1
+    # a second chat cluster at its minimum would not fit: it rolls out incrementally (tests/infra/test_rollout.py)
+    values["rayplane:services"][0]["upgradeStrategy"] = "NewClusterWithIncrementalUpgrade"
     [warning] = render_values("search-prod", values).warnings
     assert "services[0]: autoscaling can never reach its maximum (4 x 2 GPU)" in warning
     assert "team.quota.gpus 9 less the other workloads' 2: 3" in warning
