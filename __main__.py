@@ -17,6 +17,7 @@ from components.ray_workloads import RayWorkloads
 from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import TeamIdentity
+from components.team_monitoring import TeamMonitoring
 from components.team_network import TeamNetwork
 
 
@@ -80,6 +81,7 @@ def team_resources(team_plan: plan.TeamPlan, kubeconfig: pulumi.Output[str]) -> 
     namespace = slice_.namespace.metadata["name"]
     identity = TeamIdentity(cfg, namespace, team_plan.workload_bucket, team_plan.platform_project, slice_.provider)
     TeamNetwork(team_plan, namespace, pulumi.ResourceOptions(provider=slice_.provider))
+    TeamMonitoring(cfg, namespace, pulumi.ResourceOptions(provider=slice_.provider))
     payload = PayloadArchive(cfg.team.name, team_plan.workload_bucket)
     RayWorkloads(
         team_plan,

@@ -6,6 +6,8 @@ and the policy pack (plain Python: the pack's own virtualenv has no pydantic).""
 RAY_API = "ray.io/v1"
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 GMP_API = "monitoring.googleapis.com/v1"
+# The ClusterPodMonitorings of Ray's heads and workers: GMP labels their series job=<name>.
+RAY_HEADS_MONITOR, RAY_WORKERS_MONITOR = "ray-heads", "ray-workers"
 NVIDIA_CONFIG_API = "resource.nvidia.com/v1beta1"  # the DRA driver's opaque GpuConfig
 
 # -- namespaces

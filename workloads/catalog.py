@@ -24,6 +24,7 @@ class Payload:
 @dataclass(frozen=True, kw_only=True)
 class ServicePayload(Payload):
     import_path: str  # "module:builder"; the builder takes the args dict and returns a Serve app
+    slo: dict[str, int]  # its default latency targets (the team config's `slo` overrides them)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +36,8 @@ SERVICES: dict[str, ServicePayload] = {
     "llm": ServicePayload(
         import_path="workloads.serving.llm:build_app",
         args=LLMAppArgs,
+        # Streamed answers: their whole latency says little; the first token and the pace do.
+        slo={"ttft_p95_ms": 2000, "itl_p95_ms": 200},
         summary="OpenAI-compatible `/v1/models`, `/v1/chat/completions`, `/v1/completions`, streaming; several"
         " models; LoRA per request; TP/PP. Ray Serve LLM (`LLMConfig`, `build_openai_app`), vLLM",
     ),
@@ -42,12 +45,14 @@ SERVICES: dict[str, ServicePayload] = {
         import_path="workloads.serving.embeddings:build_app",
         args=EmbeddingAppArgs,
         pip=EMBEDDING_PACKAGES,
+        slo={"latency_p95_ms": 500},
         summary="OpenAI-style `POST /v1/embeddings`, batched with `@serve.batch`, fractional GPU."
         " all-MiniLM-L6-v2 (packaged, offline)",
     ),
     "multiplex": ServicePayload(
         import_path="workloads.serving.multiplex:build_app",
         args=MultiplexAppArgs,
+        slo={"latency_p95_ms": 500},  # a cold model's load included
         summary="many small classifiers per replica, loaded by id (`serve_multiplexed_model_id`), LRU eviction,"
         " 404 for unknown ids. `@serve.multiplexed`",
     ),
@@ -55,6 +60,7 @@ SERVICES: dict[str, ServicePayload] = {
         import_path="workloads.serving.compose:build_app",
         args=ComposeAppArgs,
         pip=EMBEDDING_PACKAGES,
+        slo={"latency_p95_ms": 1000},
         summary="preprocess -> embed -> postprocess through `DeploymentHandle`s (zero-shot tagging)."
         " Serve model composition",
     ),

@@ -16,8 +16,10 @@ from components.conventions import (
     KUBERAY_APP,
     KUBERAY_NAMESPACE,
     OPERATOR_METRICS_PORT,
+    RAY_HEADS_MONITOR,
     RAY_METRICS_PORT,
     RAY_NODE_TYPE_LABEL,
+    RAY_WORKERS_MONITOR,
 )
 from components.plan import PlatformPlan
 
@@ -33,11 +35,16 @@ class PodMonitoringSpec(Model):
 
 
 def _monitor(
-    name: str, kind: str, spec: PodMonitoringSpec, opts: pulumi.ResourceOptions, namespace: str | None = None
+    resource: str,
+    name: str,
+    kind: str,
+    spec: PodMonitoringSpec,
+    opts: pulumi.ResourceOptions,
+    namespace: str | None = None,
 ) -> k8s.apiextensions.CustomResource:
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
     return k8s.apiextensions.CustomResource(
-        f"{name}-metrics",
+        f"{resource}-metrics",
         api_version=GMP_API,
         kind=kind,
         metadata=metadata,
@@ -63,13 +70,15 @@ class RayMonitoring(AddOn):
         workers = PodMonitoringSpec(
             selector={"matchLabels": {RAY_NODE_TYPE_LABEL: "worker"}}, endpoints=[Endpoint(port=RAY_METRICS_PORT)]
         )
-        self.heads = _monitor(f"{prefix}-ray-heads", "ClusterPodMonitoring", head, child)
-        self.workers = _monitor(f"{prefix}-ray-workers", "ClusterPodMonitoring", workers, child)
+        # One cluster, one platform: the names are fixed, and the teams' alerting rules name them.
+        self.heads = _monitor(f"{prefix}-ray-heads", RAY_HEADS_MONITOR, "ClusterPodMonitoring", head, child)
+        self.workers = _monitor(f"{prefix}-ray-workers", RAY_WORKERS_MONITOR, "ClusterPodMonitoring", workers, child)
         operator_spec = PodMonitoringSpec(
             selector={"matchLabels": {"app.kubernetes.io/name": KUBERAY_APP}},
             endpoints=[Endpoint(port=OPERATOR_METRICS_PORT)],
         )
         self.operator = _monitor(
+            f"{prefix}-kuberay-operator",
             f"{prefix}-kuberay-operator",
             "PodMonitoring",
             operator_spec,

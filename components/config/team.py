@@ -209,6 +209,18 @@ class Workload(Model):
         return payload.args.model_validate(args)
 
 
+class Slo(Model):
+    """A service's objectives; alerting rules watch them burn (components/slo.py). Unset latency
+    targets take the payload's (workloads/catalog.py)."""
+
+    availability: float = Field(
+        0.995, ge=0.9, le=0.9999, description="the share of its HTTP requests answered without a 5xx, over 28 days"
+    )
+    latency_p95_ms: int | None = Field(None, ge=1, description="p95 of a request's latency at Serve's proxy, in ms")
+    ttft_p95_ms: int | None = Field(None, ge=1, description="an LLM's p95 time to first token, in ms")
+    itl_p95_ms: int | None = Field(None, ge=1, description="an LLM's p95 time between output tokens, in ms")
+
+
 class Service(Workload):
     payloads = catalog.SERVICES
 
@@ -220,6 +232,19 @@ class Service(Workload):
         " to be recreated",
     )
     gcs_fault_tolerance: GcsFaultTolerance | None = Field(None, description="keep Serve apps over head restarts")
+    slo: Slo = Field(Slo(), description="its objectives: the team's alerting rules watch them")
+
+    @field_validator("slo")
+    @classmethod
+    def _llm_targets_for_llms(cls, slo: Slo, info: ValidationInfo) -> Slo:
+        if info.data.get("payload") != "llm" and (slo.ttft_p95_ms or slo.itl_p95_ms):
+            raise ValueError("ttftP95Ms and itlP95Ms are an LLM's (payload llm): vLLM measures them")
+        return slo
+
+    def objectives(self) -> Slo:
+        """Its SLO with the payload's latency targets where the config sets none."""
+        defaults = self.entry.slo
+        return self.slo.model_copy(update={k: v for k, v in defaults.items() if getattr(self.slo, k) is None})
 
 
 class Job(Workload):

@@ -181,7 +181,8 @@ def test_ray_metrics_are_scraped_on_the_ray_ports():
     monitors = {
         r["inputs"]["metadata"]["name"]: r["inputs"] for r in prod.resources if "monitoring.googleapis.com" in r["type"]
     }
-    heads, workers = monitors["rayplane-prod-ray-heads"], monitors["rayplane-prod-ray-workers"]
+    # fixed names (one platform per cluster): GMP's `job` label, which the teams' rules name
+    heads, workers = monitors[conventions.RAY_HEADS_MONITOR], monitors[conventions.RAY_WORKERS_MONITOR]
     assert heads["kind"] == workers["kind"] == "ClusterPodMonitoring"
     assert heads["spec"]["selector"] == {"matchLabels": {"ray.io/node-type": "head"}}
     assert [e["port"] for e in heads["spec"]["endpoints"]] == [8080, 44217, 44227]

@@ -35,6 +35,7 @@ def test_the_stacks_render_every_kind_the_crds_check():
         "LocalQueue",
         "PodMonitoring",
         "ClusterPodMonitoring",
+        "Rules",
     }
 
 
