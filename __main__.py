@@ -10,6 +10,7 @@ from components.bootstrap_github import GitHubRepository, connect
 from components.bootstrap_identity import CiIdentity
 from components.bootstrap_state import StateBackend
 from components.cluster import Cluster
+from components.dashboard import TeamDashboard
 from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
@@ -82,6 +83,9 @@ def team_resources(team_plan: plan.TeamPlan, kubeconfig: pulumi.Output[str]) -> 
     identity = TeamIdentity(cfg, namespace, team_plan.workload_bucket, team_plan.platform_project, slice_.provider)
     TeamNetwork(team_plan, namespace, pulumi.ResourceOptions(provider=slice_.provider))
     TeamMonitoring(cfg, namespace, pulumi.ResourceOptions(provider=slice_.provider))
+    TeamDashboard(
+        cfg.team.name, cfg.team.namespace, team_plan.cluster_name, team_plan.platform_project, team_plan.capacity
+    )
     payload = PayloadArchive(cfg.team.name, team_plan.workload_bucket)
     RayWorkloads(
         team_plan,

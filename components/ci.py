@@ -61,6 +61,7 @@ DEPLOY_ROLES = {
     "gcp:storage/bucket:Bucket": "roles/storage.admin",
     "gcp:storage/bucketIAMMember:BucketIAMMember": "roles/storage.admin",
     "gcp:storage/bucketObject:BucketObject": "roles/storage.admin",
+    "gcp:monitoring/dashboard:Dashboard": "roles/monitoring.dashboardEditor",
     # Node pools run as the nodes' service account: creating one acts as it.
     "nodes": "roles/iam.serviceAccountUser",
     # The nodes' project roles; conditioned below so that it can grant those and nothing else.

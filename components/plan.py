@@ -213,6 +213,7 @@ class TeamPlan:
     ray_image: str  # the platform's, for every head and worker
     workload_bucket: str  # the platform's bucket of payload archives
     platform_project: str  # the cluster's project: its Workload Identity pool is <project>.svc.id.goog
+    cluster_name: str  # GMP labels every series with it (`cluster`)
     gateway_class_name: str | None  # the platform's GatewayClass for incremental upgrades
     gateway_source_ranges: list[str]  # where the platform's Gateway reaches pods from
 
@@ -262,6 +263,7 @@ def team(config: TeamStack, platform: PlatformExports, stack: str) -> TeamPlan:
         ray_image=platform.ray_image,
         workload_bucket=platform.workload_bucket,
         platform_project=platform.project,
+        cluster_name=platform.cluster_name,
         gateway_class_name=platform.gateway_class_name,
         gateway_source_ranges=platform.gateway_source_ranges,
     )

@@ -27,6 +27,10 @@ METRICS = {
     " (Ray Serve LLM's log_engine_metrics, on by default; model_name)",
     "ray_vllm_inter_token_latency_seconds_bucket": "vllm/v1/metrics/loggers.py through ray_wrappers.py:70-82",
     "up": "GMP's scrape of each target (job: the ClusterPodMonitoring's name)",
+    # the dashboards' too
+    "ray_vllm_generation_tokens_total": "vllm/v1/metrics/loggers.py through ray_wrappers.py:70-82 (model_name)",
+    "ray_node_gpus_utilization": "ray/dashboard/modules/reporter/reporter_agent.py:216-250 (percent, per GpuIndex)",
+    "ray_node_gram_used": "ray/dashboard/modules/reporter/reporter_agent.py:216-250 (MiB: gpu_providers.py:401)",
 }
 # (severity, long window, short window, burn rate, for)
 BURNS = (("page", "1h", "5m", 14.4, "2m"), ("ticket", "6h", "30m", 6.0, "15m"))

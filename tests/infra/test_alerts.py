@@ -3,6 +3,7 @@
 known, and the alerts evaluated by Prometheus's own `promtool test rules` on synthetic series: a
 breach fires, a healthy service stays silent."""
 
+import json
 import shutil
 import subprocess
 
@@ -186,3 +187,37 @@ def test_the_alerts_fire_on_a_breach_and_stay_silent_when_healthy(tmp_path):
     ]
     done = _promtool(tmp_path, rule_groups, tests)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
+
+
+@pytest.mark.parametrize("stack", TEAM_STACKS)
+def test_every_team_gets_a_dashboard_of_its_own_series(stack):
+    team = stack_values(stack)["rayplane:team"]
+    namespace = team.get("namespace", team["name"])
+    platform = rendered(stack_values(stack)["rayplane:platformStack"].rsplit("/", 1)[-1])
+    [board] = rendered(stack).of_type(DASHBOARD)
+    assert board["inputs"]["project"] == platform.outputs["project"]  # where the cluster's series are
+    layout = json.loads(board["inputs"]["dashboardJson"])["mosaicLayout"]
+    tiles = layout["tiles"]
+    # every tile inside the grid, none over another
+    cells = [
+        (x, y)
+        for t in tiles
+        for x in range(t["xPos"], t["xPos"] + t["width"])
+        for y in range(t["yPos"], t["yPos"] + t["height"])
+    ]
+    assert all(x < layout["columns"] for x, _ in cells) and len(cells) == len(set(cells))
+    recorded = {rule["record"] for group in groups(stack) for rule in group["rules"] if "record" in rule}
+    charts = [t["widget"] for t in tiles if "xyChart" in t["widget"]]
+    assert len(charts) == 10
+    for chart in charts:
+        [data] = chart["xyChart"]["dataSets"]
+        query = data["timeSeriesQuery"]["prometheusQuery"]
+        assert f'namespace="{namespace}"' in query and f'cluster="{platform.outputs["clusterName"]}"' in query
+        names = _names(promql_parser.parse(query))
+        assert names and names <= recorded | set(slo.METRICS), (chart["title"], names)
+    [costs] = [t["widget"] for t in tiles if "text" in t["widget"]]
+    for workload in rendered(stack).outputs["capacity"]["workloads"]:
+        assert f"| {workload['name']} |" in costs["text"]["content"]

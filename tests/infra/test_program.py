@@ -36,6 +36,7 @@ def test_team_stack_uses_its_platform_stack(stack):
         "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:storage/bucketIAMMember:BucketIAMMember",
         "gcp:storage/bucketObject:BucketObject",
+        "gcp:monitoring/dashboard:Dashboard",
     }
     provider = team.one("pulumi:providers:kubernetes")["inputs"]
     assert provider["kubeconfig"] == "[secret]"  # the platform's secret export stays secret
