@@ -134,7 +134,11 @@ def test_the_diff_shows_a_one_line_change_in_that_stacks_section_only(two_commit
     for stack in ("bootstrap", "dev", "prod", "assistant-dev", "search-prod"):
         assert f"- **{stack}**: no change" in comment
     section = comment.split("<b>search-dev</b>", 1)[1].split("</details>", 1)[0]
-    assert ": 0 to add, 1 to change, 0 to remove, capacity or cost changes" in section
+    # the RayService, and the dashboard's cost tile (the capacity report's figures)
+    assert ": 0 to add, 2 to change, 0 to remove, capacity or cost changes" in section
+    assert "- change `search-dashboard` (gcp:monitoring/dashboard:Dashboard)" in section
+    # and what KubeRay does with it: replica bounds are not in its comparison
+    assert "- rollout of `embed` (RayService): replica bounds only: KubeRay leaves the running cluster" in section
     assert '-      "workersPossible": 2\n+      "workersPossible": 3' in section  # embed can reach 3 workers now
     assert "- change `search-embed` (kubernetes:ray.io/v1:RayService)" in section
     assert "-      maxReplicas: 2\n+      maxReplicas: 3" in section
