@@ -12,6 +12,8 @@ targets are percentiles: the same windows on the p95 itself (a histogram's quant
 at the target, which Serve's and vLLM's fixed buckets rarely have).
 """
 
+import re
+
 from components.config import Service
 from components.conventions import RAY_HEADS_MONITOR
 
@@ -94,7 +96,9 @@ def service_alerts(team: str, service: Service) -> list[dict]:
             labels,
         )
     if service.payload == "llm":
-        models = "|".join(m.model_id for m in service.args.models)
+        # A fully anchored RE2 matcher of the ids themselves ('.' in "qwen2.5" is a dot), in a
+        # PromQL string (its backslashes escaped once more).
+        models = "|".join(re.escape(m.model_id).replace("\\", "\\\\") for m in service.args.models)
         for alert, name, target in (
             ("LLMTimeToFirstTokenHigh", "rayplane:vllm_ttft_seconds_p95", slo.ttft_p95_ms),
             ("LLMInterTokenLatencyHigh", "rayplane:vllm_itl_seconds_p95", slo.itl_p95_ms),

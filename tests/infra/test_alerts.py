@@ -134,9 +134,11 @@ def test_the_alerts_fire_on_a_breach_and_stay_silent_when_healthy(tmp_path):
     embed = {"service": "embed", "application": "embed"}
     chat = {"service": "chat", "model_name": model}
     tests = [
-        {  # healthy all along: nothing fires
+        {  # healthy all along: nothing fires (a slow model whose id only a regex '.' would match included)
             "interval": "1m",
-            "input_series": _service("embed", 0, 0) + _first_tokens(model, 0),
+            "input_series": _service("embed", 0, 0)
+            + _first_tokens(model, 0)
+            + _first_tokens(model.replace(".", "x"), 1.0),
             "alert_rule_test": [
                 _expect(rule_groups, alert, 60, [])
                 for alert in ("RayServeErrorBudgetBurn", "RayServeLatencyHigh", "LLMTimeToFirstTokenHigh")
