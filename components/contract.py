@@ -11,6 +11,7 @@ import pulumi
 from pydantic import ConfigDict, Field, ValidationError
 
 from components.config import ConfigError, GpuClaim
+from components.config.alerting import Alerts
 from components.config.base import Model, key_path
 from components.config.platform import AcceleratorType, GpuMode
 from components.config.tenants import Tenant
@@ -56,6 +57,7 @@ class TenantExport(Tenant):
 
     namespace: str = Field(description="its namespace")
     project: str = Field(description="the Google project its team stack runs in")
+    alerts: Alerts = Field(Alerts(), exclude=True, description="not exported: the platform routes alerts")
 
 
 class PlatformExports(Export):

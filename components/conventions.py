@@ -16,6 +16,7 @@ KUEUE_NAMESPACE = "kueue-system"
 DRA_DRIVER_NAMESPACE = "nvidia-dra-driver-gpu"
 SYSTEM_NAMESPACE = "kube-system"  # GKE admits system-node-critical pods (the NVIDIA driver installer) only here
 GMP_NAMESPACE = "gmp-system"  # GKE Managed Prometheus' collectors
+GMP_PUBLIC_NAMESPACE = "gmp-public"  # where GMP's operator reads users' config (its --public-namespace)
 # What a team may not take: Kubernetes' and GKE's own namespaces and every one the platform installs into.
 RESERVED_NAMESPACES = ("default", KUBERAY_NAMESPACE, KUEUE_NAMESPACE, DRA_DRIVER_NAMESPACE)
 RESERVED_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
@@ -26,6 +27,7 @@ DASHBOARD_PORT = 8265  # the head's dashboard and Jobs API (KubeRay's client)
 RAY_METRICS_PORT = 8080  # heads and workers
 HEAD_METRICS_PORTS = (44217, 44227)  # the head's autoscaler and dashboard metrics
 OPERATOR_METRICS_PORT = 8080  # the KubeRay operator
+KUEUE_METRICS_PORT = "metrics"  # Kueue's manager: HTTPS, bearer tokens allowed `get /metrics` (its chart)
 
 # -- labels and names
 POOL_LABEL = "rayplane.dev/pool"  # every node: its pool's name from the config (SYSTEM_POOL for the system pool)
@@ -36,6 +38,11 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on eve
 RAY_NODE_TYPE_LABEL = "ray.io/node-type"  # KubeRay: head | worker
 KUBERAY_APP = "kuberay-operator"  # the operator's chart, release and app.kubernetes.io/name
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
+KUEUE_APP = "kueue"  # Kueue's chart and release: its objects' fullname and app.kubernetes.io/name
+GMP_COLLECTOR = "collector"  # GMP's collectors' service account (gmp-system): reads scrape credentials
+# GMP's managed Alertmanager reads its config from this Secret and key in GMP_PUBLIC_NAMESPACE
+# (prometheus-engine pkg/operator/operator_config.go: AlertmanagerPublicSecretName and Key).
+ALERTMANAGER_SECRET, ALERTMANAGER_KEY = "alertmanager", "alertmanager.yaml"
 TEAM_SERVICE_ACCOUNT = "ray"  # the Kubernetes service account every Ray pod of a team runs as
 WORKER_GROUP = "gpu-workers"  # every Ray cluster's one worker group
 GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)

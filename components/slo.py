@@ -17,6 +17,8 @@ import re
 from components.config import Service
 from components.conventions import RAY_HEADS_MONITOR
 
+AUDIENCE = "audience"  # `platform` on the platform's own rules: its receivers get them, whatever namespace they name
+
 METRICS = {
     "ray_serve_num_http_requests_total": "ray/serve/_private/request_ingress_metrics.py:37-95 (the proxy;"
     " application, route, method, status_code)",
@@ -33,11 +35,15 @@ METRICS = {
     "ray_vllm_generation_tokens_total": "vllm/v1/metrics/loggers.py through ray_wrappers.py:70-82 (model_name)",
     "ray_node_gpus_utilization": "ray/dashboard/modules/reporter/reporter_agent.py:216-250 (percent, per GpuIndex)",
     "ray_node_gram_used": "ray/dashboard/modules/reporter/reporter_agent.py:216-250 (MiB: gpu_providers.py:401)",
+    "kueue_pending_workloads": "kueue v0.19.2 pkg/metrics/metrics.go:411-419 (cluster_queue, status active or"
+    " inadmissible, replica_role)",
 }
 # (severity, long window, short window, burn rate, for)
 BURNS = (("page", "1h", "5m", 14.4, "2m"), ("ticket", "6h", "30m", 6.0, "15m"))
 WINDOWS = ("5m", "30m", "1h", "6h")  # every window BURNS names
 QUEUE_BACKLOG = 100  # requests waiting at a deployment's handles for 10 minutes: more replicas, or a stuck one
+IDLE_GPU_PERCENT = 5  # a GPU whose utilisation never rose above this for IDLE_FOR sits idle
+IDLE_FOR = "30m"
 
 
 def _p95(metric: str, by: str, window: str) -> str:
@@ -145,6 +151,26 @@ def team_alerts(team: str) -> list[dict]:
             "labels": {**labels, "severity": "page"},
             "annotations": {"summary": "{{ $labels.pod }}: a Ray head is not answering its metrics scrape"},
         },
+    ]
+
+
+def platform_alerts() -> list[dict]:
+    """The platform team's: GPUs that Ray pods hold but do not use while Kueue holds work back (the
+    holders' replicas or minimums are too generous for the quota). Every Kueue replica reports the
+    gauges, so the most any reports counts."""
+    idle = f"max_over_time(ray_node_gpus_utilization[{IDLE_FOR}]) <= {IDLE_GPU_PERCENT}"
+    return [
+        {
+            "alert": "GpusIdleWhileWorkWaits",
+            "expr": f"count by (namespace) ({idle})"
+            " and on () (sum(max by (cluster_queue, status) (kueue_pending_workloads)) > 0)",
+            "for": "15m",
+            "labels": {"severity": "ticket", AUDIENCE: "platform"},
+            "annotations": {
+                "summary": f"{{{{ $labels.namespace }}}}: {{{{ $value }}}} GPU(s) at most {IDLE_GPU_PERCENT}% busy"
+                f" for {IDLE_FOR} while Kueue holds workloads back"
+            },
+        }
     ]
 
 

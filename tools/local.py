@@ -27,6 +27,7 @@ from components.payload import write_archive
 from components.plan import PayloadRun
 from components.ray_workloads import job_entrypoint, serve_application
 from components.rayspec import ServeApplication
+from tools import local_metrics
 from tools.render import ROOT, stack_config
 from workloads.config import Args
 from workloads.local import ENV, SAMPLE, free_port
@@ -79,10 +80,13 @@ def serve_env(args: list[Args]) -> dict[str, str]:
     return {key: value for key, value in merged.items() if key not in disputed}
 
 
-def start_ray(working_dir: Path, env: dict[str, str] | None = None, verbose: bool = False) -> str:
+def start_ray(
+    working_dir: Path, env: dict[str, str] | None = None, verbose: bool = False, metrics_port: int | None = None
+) -> str:
     """A local Ray whose jobs and Serve apps run from the payload archive, its processes started
     with `env` as a cluster's pods are (set before Ray is imported: Serve reads it at import);
-    the dashboard URL. Unless `verbose`, Ray's and vLLM's own logs stay in Ray's log files."""
+    the dashboard URL. Unless `verbose`, Ray's and vLLM's own logs stay in Ray's log files. Its
+    Prometheus metrics are served on `metrics_port` (default: one Ray picks)."""
     os.environ.update(env or {})
     import ray
 
@@ -98,6 +102,7 @@ def start_ray(working_dir: Path, env: dict[str, str] | None = None, verbose: boo
         dashboard_port=free_port(),
         log_to_driver=verbose,
         configure_logging=False,
+        _metrics_export_port=metrics_port,
     )
     stop_on_sigterm()  # again: ray.init installs its own handler, which aborts the driver
     return f"http://{context.dashboard_url}"
@@ -148,8 +153,9 @@ def serve_stack(
         raise ConfigError([f"--port: 127.0.0.1:{port} is in use; pick another port"])
     working_dir = write_archive()
     print(f"starting a local Ray and {', '.join(s.name for s in services)}", flush=True)
-    dashboard = start_ray(working_dir, serve_env([s.args for s in services]), verbose)
-    base = f"http://127.0.0.1:{port}"
+    metrics_port = free_port()
+    dashboard = start_ray(working_dir, serve_env([s.args for s in services]), verbose, metrics_port)
+    base, prometheus = f"http://127.0.0.1:{port}", None
     try:
         started = time.monotonic()
         deploy([local_application(s, working_dir) for s in services], port)
@@ -158,6 +164,14 @@ def serve_stack(
             url = f"{base}/{service.name}"
             print(f"{service.name} ({service.spec.payload}): {url}\n  {service.args.example_request(url)}")
         if hold:
+            team = team_config(stack).team.name
+            prometheus = local_metrics.start(
+                team, [s.spec for s in services], metrics_port, LOCAL / stack / "prometheus"
+            )
+            if prometheus:
+                print(f"{team}'s alert rules on this traffic: {prometheus[0]}/alerts (recorded SLIs: rayplane:*)")
+            else:
+                print("(with Prometheus installed, e.g. Debian's `prometheus`, the team's alert rules evaluate here)")
             print(f"Ray dashboard: {dashboard} (its token: `ray get-auth-token`)", flush=True)
             print("Ctrl-C (or SIGTERM) stops them.", flush=True)
             while True:
@@ -165,6 +179,8 @@ def serve_stack(
     except KeyboardInterrupt:
         print("stopping")
     finally:
+        if prometheus:
+            local_metrics.stop(prometheus[1])
         if hold:
             stop()
     return base, services, dashboard

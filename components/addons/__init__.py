@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.addons.alerting import Alerting
 from components.addons.dra import NvidiaDra
 from components.addons.kit import AddOn
 from components.addons.kuberay import KubeRayOperator
@@ -31,6 +32,8 @@ INSTALL_ORDER = [
     Step(Kueue, after=(KubeRayOperator,)),
     # The operator's PodMonitoring lives in the operator's namespace.
     Step(RayMonitoring, after=(KubeRayOperator,)),
+    # The platform's rule reads Kueue's metrics, scraped once its release is in.
+    Step(Alerting, after=(Kueue,)),
 ]
 
 

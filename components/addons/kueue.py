@@ -12,12 +12,14 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.addons.kit import AddOn, Chart
+from components.addons.monitoring import scrape_kueue
 from components.config import GpuNodePool, Model, PlatformStack
 from components.conventions import (
     DEVICE_PLUGIN_GPU,
     GPU_DEVICE_CLASS,
     GPU_TOLERATION,
     KUEUE_API,
+    KUEUE_APP,
     KUEUE_DRA_GPU,
     KUEUE_NAMESPACE,
     POOL_LABEL,
@@ -27,7 +29,7 @@ from components.plan import PlatformPlan, PoolPlan
 from components.versions import KUEUE
 
 CHART = Chart(
-    release="kueue", chart="oci://registry.k8s.io/kueue/charts/kueue", version=KUEUE, namespace=KUEUE_NAMESPACE
+    release=KUEUE_APP, chart="oci://registry.k8s.io/kueue/charts/kueue", version=KUEUE, namespace=KUEUE_NAMESPACE
 )
 COHORT = "rayplane"
 # Quota accounting of DRA devices (Kueue's kube_features.go; beta, on by default since 0.18: set
@@ -166,6 +168,8 @@ class Kueue(AddOn):
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, flavor, system_flavor]),
             )
+        if config.addons.monitoring:
+            scrape_kueue(prefix, after_kueue)
         self.register_outputs({"clusterQueues": plan.kueue_cluster_queues})
 
     def _flavor(self, name: str, labels: dict, tolerations: list, opts: pulumi.ResourceOptions):

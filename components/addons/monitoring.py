@@ -1,8 +1,13 @@
-"""Ray metrics into Google Cloud Managed Service for Prometheus.
+"""Ray's, KubeRay's and Kueue's metrics into Google Cloud Managed Service for Prometheus.
 
 KubeRay labels every Ray pod with ray.io/node-type and opens the metrics port (8080) on heads and
 workers; heads also serve autoscaler (44217) and dashboard (44227) metrics. ClusterPodMonitorings
 cover every team namespace at once. Ray's Grafana dashboards: see docs/operations.md.
+
+Kueue v0.19 serves metrics only over HTTPS to a bearer token allowed `get /metrics` (cmd/kueue/main.go:
+SecureServing, WithAuthenticationAndAuthorization), with a self-signed certificate: in scrape_kueue
+(called by the Kueue add-on once its release is in) a service account of our own, bound to the
+chart's `kueue-metrics-reader`, lends GMP's collectors its token through a Secret they may read.
 """
 
 import pulumi
@@ -12,9 +17,14 @@ from components.addons.kit import AddOn
 from components.config import Model, PlatformStack
 from components.conventions import (
     GMP_API,
+    GMP_COLLECTOR,
+    GMP_NAMESPACE,
     HEAD_METRICS_PORTS,
     KUBERAY_APP,
     KUBERAY_NAMESPACE,
+    KUEUE_APP,
+    KUEUE_METRICS_PORT,
+    KUEUE_NAMESPACE,
     OPERATOR_METRICS_PORT,
     RAY_HEADS_MONITOR,
     RAY_METRICS_PORT,
@@ -23,10 +33,27 @@ from components.conventions import (
 )
 from components.plan import PlatformPlan
 
+RBAC = "rbac.authorization.k8s.io"
+SCRAPER = "metrics-scraper"  # the service account whose token scrapes Kueue
+SCRAPER_TOKEN = f"{SCRAPER}-token"
+
+
+class SecretKey(Model):
+    name: str
+    key: str
+
+
+class Authorization(Model):
+    type: str = "Bearer"
+    credentials: dict[str, SecretKey]
+
 
 class Endpoint(Model):
     port: int | str
     interval: str = "30s"
+    scheme: str | None = None
+    tls: dict | None = None
+    authorization: Authorization | None = None
 
 
 class PodMonitoringSpec(Model):
@@ -48,7 +75,7 @@ def _monitor(
         api_version=GMP_API,
         kind=kind,
         metadata=metadata,
-        spec=spec.model_dump(by_alias=True),
+        spec=spec.model_dump(by_alias=True, exclude_none=True),
         opts=opts,
     )
 
@@ -86,3 +113,61 @@ class RayMonitoring(AddOn):
             namespace=KUBERAY_NAMESPACE,
         )
         self.register_outputs({})
+
+
+def scrape_kueue(prefix: str, opts: pulumi.ResourceOptions) -> None:
+    """Kueue's metrics into GMP (the Kueue add-on calls this once its release is in)."""
+    ns = {"namespace": KUEUE_NAMESPACE}
+    account = k8s.core.v1.ServiceAccount(f"{prefix}-kueue-scraper", metadata={"name": SCRAPER, **ns}, opts=opts)
+    token = k8s.core.v1.Secret(
+        f"{prefix}-kueue-scraper-token",
+        metadata={"name": SCRAPER_TOKEN, "annotations": {"kubernetes.io/service-account.name": SCRAPER}, **ns},
+        type="kubernetes.io/service-account-token",
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[account])),
+    )
+    k8s.rbac.v1.ClusterRoleBinding(
+        f"{prefix}-kueue-scraper",
+        metadata={"name": f"{KUEUE_APP}-{SCRAPER}"},
+        role_ref={"apiGroup": RBAC, "kind": "ClusterRole", "name": f"{KUEUE_APP}-metrics-reader"},
+        subjects=[{"kind": "ServiceAccount", "name": SCRAPER, **ns}],
+        opts=opts,
+    )
+    reader = k8s.rbac.v1.Role(
+        f"{prefix}-kueue-scraper-token-reader",
+        metadata={"name": f"{SCRAPER_TOKEN}-reader", **ns},
+        rules=[
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": [SCRAPER_TOKEN],
+                "verbs": ["get", "list", "watch"],
+            }
+        ],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        f"{prefix}-kueue-scraper-token-reader",
+        metadata={"name": f"{SCRAPER_TOKEN}-reader", **ns},
+        role_ref={"apiGroup": RBAC, "kind": "Role", "name": reader.metadata["name"]},
+        subjects=[{"kind": "ServiceAccount", "name": GMP_COLLECTOR, "namespace": GMP_NAMESPACE}],
+        opts=opts,
+    )
+    spec = PodMonitoringSpec(
+        selector={"matchLabels": {"app.kubernetes.io/name": KUEUE_APP, "control-plane": "controller-manager"}},
+        endpoints=[
+            Endpoint(
+                port=KUEUE_METRICS_PORT,
+                scheme="https",
+                tls={"insecureSkipVerify": True},  # Kueue's own self-signed certificate
+                authorization=Authorization(credentials={"secret": SecretKey(name=SCRAPER_TOKEN, key="token")}),
+            )
+        ],
+    )
+    _monitor(
+        f"{prefix}-kueue",
+        KUEUE_APP,
+        "PodMonitoring",
+        spec,
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[token])),
+        namespace=KUEUE_NAMESPACE,
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.config.alerting import Alerts, alerts_errors
 from components.config.base import PROJECT, REGION, ZONE, Model, Name, Zone, at_least
 from components.config.tenants import Tenant, registry_errors
 from components.conventions import SYSTEM_POOL
@@ -425,6 +426,15 @@ class PlatformStack(Model):
         description="machine type or attached accelerator -> USD per hour, over the built-in estimates (e.g."
         " your negotiated rates); only for the render's cost summary",
     )
+    alerting: Alerts = Field(
+        Alerts(),
+        description="the platform team's receivers: cluster-wide alerts, and those of tenants that name none",
+    )
+    secrets: dict[str, str] = Field(
+        {},
+        description="Pulumi secrets only (`pulumi config set --secret --path 'secrets.<name>'`): the receivers' URLs"
+        " and keys",
+    )
     ray_image: Annotated[str, AfterValidator(_ray_image)] = Field(
         RAY_IMAGE,
         description="the image of every Ray head and worker: `<repository>:<ray>-py<python>-cu<cuda>[@sha256:...]`;"
@@ -480,6 +490,9 @@ class PlatformStack(Model):
         errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
         device_plugin = {pool.name for pool in self.node_pools if pool.gpu_mode == "device-plugin"}
         errors += registry_errors(self.tenants, self.prefix, {p.name for p in self.gpu_profiles}, device_plugin)
+        errors += alerts_errors(self.alerting, "alerting", self.secrets)
+        for i, tenant in enumerate(self.tenants):
+            errors += alerts_errors(tenant.alerts, f"tenants[{i}].alerts", self.secrets)
         priced = {pool.machine_type for pool in self.node_pools} | {pool.accelerator for pool in self.node_pools}
         errors += [f"pricing.{key}: no GPU node pool uses it" for key in self.pricing if key not in priced]
         if errors:

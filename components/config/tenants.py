@@ -4,6 +4,7 @@ checks the same in previews (policies/rules.py)."""
 
 from pydantic import Field, field_validator
 
+from components.config.alerting import Alerts
 from components.config.base import PROJECT, Model, Name, Namespace
 from components.config.team import Bucket, TeamQuota, team_namespace
 
@@ -28,6 +29,9 @@ class Tenant(Model):
     gpu_pools: list[str] = Field([], description="the platform's device-plugin GPU pools it may run workers on")
     quota: TeamQuota = Field(TeamQuota(), description="the most its namespace's ResourceQuota may hold")
     serve_clients: list[Namespace] = Field([], description="the namespaces it may let call its Serve apps")
+    alerts: Alerts = Field(
+        Alerts(), description="who hears the alerts of its namespace (default: the platform's receivers)"
+    )
 
     @field_validator("namespace")
     @classmethod

@@ -3,7 +3,9 @@ API server does on create (k8s.io/apiextensions-apiserver, pkg/apiserver/schema/
 after structural defaulting, each rule with `self` bound to the value at its node, for every node
 present in the object. Transition rules (those naming `oldSelf`) run only on update: skipped here.
 cel-python (`celpy`) evaluates them; Kubernetes' `isURL` library function is the one they need that
-CEL's standard library lacks."""
+CEL's standard library lacks. Values of different types are unequal, as in the API server's cel-go
+(heterogeneous equality: an int-or-string `port` may be compared with 0), where cel-python raises.
+A key that is a CEL keyword is escaped as Kubernetes escapes it (`namespace` is `__namespace__`)."""
 
 import copy
 import functools
@@ -21,9 +23,36 @@ def _is_url(value) -> celtypes.BoolType:
     return celtypes.BoolType(bool(url.scheme and url.netloc))
 
 
+def _equal(a, b) -> celtypes.BoolType:
+    if type(a) is not type(b) and not all(
+        isinstance(x, celtypes.IntType | celtypes.UintType | celtypes.DoubleType) for x in (a, b)
+    ):
+        return celtypes.BoolType(False)
+    return celtypes.BoolType(a == b)
+
+
+FUNCTIONS = {"isURL": _is_url, "_==_": _equal, "_!=_": lambda a, b: celtypes.BoolType(not _equal(a, b))}
+# k8s.io/apiserver/pkg/cel/escaping.go: a declared property named after a CEL keyword is
+# `__<keyword>__` (its escaping of '-', '.', '/' concerns names no pinned CRD's rule reads).
+# fmt: off
+RESERVED = {
+    "namespace", "package", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
+    "import", "let", "loop", "return", "var", "void", "while", "false", "true", "null",
+}
+# fmt: on
+
+
+def _cel_value(instance):
+    if isinstance(instance, dict):
+        return {f"__{k}__" if k in RESERVED else k: _cel_value(v) for k, v in instance.items()}
+    if isinstance(instance, list):
+        return [_cel_value(v) for v in instance]
+    return instance
+
+
 @functools.cache
 def _program(rule: str) -> celpy.Runner:
-    return ENV.program(ENV.compile(rule), functions={"isURL": _is_url})
+    return ENV.program(ENV.compile(rule), functions=FUNCTIONS)
 
 
 def defaulted(instance, schema: dict):
@@ -50,7 +79,7 @@ def violations(instance, schema: dict, at: str = "") -> list[str]:
     for rule in schema.get("x-kubernetes-validations", []):
         if "oldSelf" in rule["rule"]:
             continue
-        result = _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(instance)})
+        result = _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(_cel_value(instance))})
         if not (isinstance(result, celtypes.BoolType) and result):  # an error fails the rule too
             found.append(f"{at or '.'}: {rule.get('message', rule['rule'])}")
     if isinstance(instance, dict):

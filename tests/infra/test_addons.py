@@ -209,6 +209,11 @@ def test_install_order_lists_every_add_on_once_after_what_it_waits_for():
 
 def test_an_add_on_waits_for_the_helm_release_of_what_it_is_ordered_behind():
     prod = rendered("prod")
-    monitor = prod.one("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")
+    monitor = prod.one(
+        "kubernetes:monitoring.googleapis.com/v1:PodMonitoring", "rayplane-prod-kuberay-operator-metrics"
+    )
     assert monitor["dependsOn"] == ["rayplane-prod-kuberay-operator"]
+    # Kueue's scrape: in Kueue's namespace, once its release made it, and its token exists
+    kueue_monitor = prod.one("kubernetes:monitoring.googleapis.com/v1:PodMonitoring", "rayplane-prod-kueue-metrics")
+    assert kueue_monitor["dependsOn"] == ["rayplane-prod-kueue", "rayplane-prod-kueue-scraper-token"]
     assert release(prod, "kuberay-operator")["dependsOn"] == []  # ordered behind nothing

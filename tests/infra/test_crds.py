@@ -36,6 +36,7 @@ def test_the_stacks_render_every_kind_the_crds_check():
         "PodMonitoring",
         "ClusterPodMonitoring",
         "Rules",
+        "ClusterRules",
     }
 
 

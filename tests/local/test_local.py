@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -58,6 +59,8 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, sto
         assert reply.status_code == 200
         vectors = [np.array(d["embedding"]) for d in reply.json()["data"]]
         assert [v.shape for v in vectors] == [(384,), (384,)]
+        if stop == signal.SIGINT:
+            _the_teams_rules_evaluate_on_this_traffic(log.read_text(), url)
     finally:
         tool.send_signal(stop)
         tool.wait(timeout=120)
@@ -70,6 +73,28 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, sto
         assert noise not in output, output
     wait_for(lambda: _gone(tool.pid), 60, "the local Ray's processes to exit")
     wait_for(lambda: port_free(port), 30, f"port {port} to be free")
+
+
+def _the_teams_rules_evaluate_on_this_traffic(output: str, url: str) -> None:
+    """The search team's own rules, in the local Prometheus the tool started, record the embed
+    service's p95 latency from the requests sent here, and its alerts are loaded and healthy."""
+    found = re.findall(r"search's alert rules on this traffic: (http://127\.0\.0\.1:\d+)/alerts", output)
+    assert found, f"no local Prometheus (.ci/prometheus-tools installs it):\n{output}"
+    [prometheus] = found
+    query = 'rayplane:serve_latency_ms_p95:5m{application="embed"}'
+
+    def recorded():
+        requests.post(url, json={"input": ["hello"]}, timeout=30)
+        found = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()
+        return found["data"]["result"]
+
+    [sample] = wait_for(recorded, 180, f"{query} in the local Prometheus", interval_s=2)
+    assert 0 < float(sample["value"][1]) < 30_000  # ms
+    rules = requests.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()
+    alerts = {r["name"]: r for g in rules["data"]["groups"] for r in g["rules"]}
+    assert (
+        alerts["RayServeErrorBudgetBurn"]["health"] == "ok" and alerts["RayServeErrorBudgetBurn"]["state"] == "inactive"
+    )
 
 
 @pytest.mark.own_ray
