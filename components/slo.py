@@ -51,8 +51,11 @@ def _p95(metric: str, by: str, window: str) -> str:
 
 
 SLIS = {  # recorded name (`<name>:<window>`) -> its expression over a window
+    # 0, not absent, while an application has served no 5xx (Ray exports a status code's series
+    # from its first request): its chart and burn alerts see a healthy service, not no data.
     "rayplane:serve_error_ratio": lambda w: (
-        f'sum by (application) (rate(ray_serve_num_http_requests_total{{status_code=~"5.."}}[{w}]))'
+        f'(sum by (application) (rate(ray_serve_num_http_requests_total{{status_code=~"5.."}}[{w}]))'
+        f" or 0 * sum by (application) (rate(ray_serve_num_http_requests_total[{w}])))"
         f" / sum by (application) (rate(ray_serve_num_http_requests_total[{w}]))"
     ),
     "rayplane:serve_latency_ms_p95": lambda w: _p95("ray_serve_http_request_latency_ms", "application", w),

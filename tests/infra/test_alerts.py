@@ -144,6 +144,20 @@ def test_the_alerts_fire_on_a_breach_and_stay_silent_when_healthy(tmp_path):
                 for alert in ("RayServeErrorBudgetBurn", "RayServeLatencyHigh", "LLMTimeToFirstTokenHigh")
             ],
         },
+        {  # an application that never served a 5xx (no such series yet): its error ratio is 0, not absent
+            "interval": "1m",
+            "input_series": [
+                _series("ray_serve_num_http_requests_total", 'application="quiet",status_code="200"', 60, 60, 60)
+            ],
+            "promql_expr_test": [
+                {
+                    "expr": f'rayplane:serve_error_ratio:{w}{{application="quiet"}}',
+                    "eval_time": f"{HEALTHY_MINUTES}m",
+                    "exp_samples": [{"labels": f'rayplane:serve_error_ratio:{w}{{application="quiet"}}', "value": 0}],
+                }
+                for w in slo.WINDOWS
+            ],
+        },
         {  # 20% 5xx, every request slower than 100 ms, every first token slower than 1 s
             "interval": "1m",
             "input_series": _service("embed", 0.2, 1.0) + _first_tokens(model, 1.0),

@@ -81,15 +81,17 @@ def _the_teams_rules_evaluate_on_this_traffic(output: str, url: str) -> None:
     found = re.findall(r"search's alert rules on this traffic: (http://127\.0\.0\.1:\d+)/alerts", output)
     assert found, f"no local Prometheus (.ci/prometheus-tools installs it):\n{output}"
     [prometheus] = found
-    query = 'rayplane:serve_latency_ms_p95:5m{application="embed"}'
+    query = '{__name__=~"rayplane:serve_(latency_ms_p95|error_ratio):5m", application="embed"}'
 
     def recorded():
         requests.post(url, json={"input": ["hello"]}, timeout=30)
         found = requests.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()
-        return found["data"]["result"]
+        samples = {s["metric"]["__name__"]: float(s["value"][1]) for s in found["data"]["result"]}
+        return samples if len(samples) == 2 else None
 
-    [sample] = wait_for(recorded, 180, f"{query} in the local Prometheus", interval_s=2)
-    assert 0 < float(sample["value"][1]) < 30_000  # ms
+    samples = wait_for(recorded, 180, f"{query} in the local Prometheus", interval_s=2)
+    assert 0 < samples["rayplane:serve_latency_ms_p95:5m"] < 30_000  # ms
+    assert samples["rayplane:serve_error_ratio:5m"] == 0
     rules = requests.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()
     alerts = {r["name"]: r for g in rules["data"]["groups"] for r in g["rules"]}
     assert (
