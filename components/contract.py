@@ -57,7 +57,7 @@ class TenantExport(Tenant):
 
     namespace: str = Field(description="its namespace")
     project: str = Field(description="the Google project its team stack runs in")
-    alerts: Alerts = Field(Alerts(), exclude=True, description="not exported: the platform routes alerts")
+    alerts: Alerts = Field(Alerts(), exclude=True, description="the platform's alert routing: not exported")
 
 
 class PlatformExports(Export):

@@ -101,7 +101,7 @@ class PlatformPlan:
                 "tenants": [
                     {
                         **t.model_dump(by_alias=True),
-                        "namespace": t.namespace or t.name,
+                        "namespace": t.home,
                         "project": t.project or cfg.project,
                     }
                     for t in cfg.tenants

@@ -159,21 +159,32 @@ def team_alerts(team: str) -> list[dict]:
 
 def platform_alerts() -> list[dict]:
     """The platform team's: GPUs that Ray pods hold but do not use while Kueue holds work back (the
-    holders' replicas or minimums are too generous for the quota). Every Kueue replica reports the
-    gauges, so the most any reports counts."""
-    idle = f"max_over_time(ray_node_gpus_utilization[{IDLE_FOR}]) <= {IDLE_GPU_PERCENT}"
+    holders' replicas or minimums are too generous for the quota), and Kueue's metrics gone (the
+    first alert could never fire). A GPU counts once its series is as old as IDLE_FOR and still
+    reported: not a worker still loading its model, nor one the autoscaler has given back. Every
+    Kueue replica reports the gauges, so the most any reports counts."""
+    gpu = "ray_node_gpus_utilization"
+    idle = f"max_over_time({gpu}[{IDLE_FOR}]) <= {IDLE_GPU_PERCENT} and {gpu} and {gpu} offset {IDLE_FOR}"
+    labels = {"severity": "ticket", AUDIENCE: "platform"}
     return [
         {
             "alert": "GpusIdleWhileWorkWaits",
             "expr": f"count by (namespace) ({idle})"
             " and on () (sum(max by (cluster_queue, status) (kueue_pending_workloads)) > 0)",
             "for": "15m",
-            "labels": {"severity": "ticket", AUDIENCE: "platform"},
+            "labels": labels,
             "annotations": {
                 "summary": f"{{{{ $labels.namespace }}}}: {{{{ $value }}}} GPU(s) at most {IDLE_GPU_PERCENT}% busy"
                 f" for {IDLE_FOR} while Kueue holds workloads back"
             },
-        }
+        },
+        {
+            "alert": "KueueMetricsMissing",
+            "expr": "absent(kueue_pending_workloads)",
+            "for": "30m",
+            "labels": labels,
+            "annotations": {"summary": "no Kueue metrics for 30m: its scrape (token, RBAC) or Kueue itself is broken"},
+        },
     ]
 
 

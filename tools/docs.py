@@ -110,6 +110,8 @@ def rows(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = 
     """One table row per field, nested models' fields after their own row (key paths as in YAML)."""
     lines = []
     for name, field in model.model_fields.items():
+        if field.exclude:  # not in what the model writes (an export's)
+            continue
         key = f"{prefix}{field.alias or name}"
         default = getattr(defaults, name) if defaults is not None else field.default
         inner, suffix = _models(field.annotation)

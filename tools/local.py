@@ -165,13 +165,12 @@ def serve_stack(
             print(f"{service.name} ({service.spec.payload}): {url}\n  {service.args.example_request(url)}")
         if hold:
             team = team_config(stack).team.name
-            prometheus = local_metrics.start(
-                team, [s.spec for s in services], metrics_port, LOCAL / stack / "prometheus"
-            )
-            if prometheus:
-                print(f"{team}'s alert rules on this traffic: {prometheus[0]}/alerts (recorded SLIs: rayplane:*)")
+            prometheus = local_metrics.start(team, [s.spec for s in services], metrics_port, LOCAL / stack)
+            if isinstance(prometheus, str):
+                print(f"(no local Prometheus for {team}'s alert rules: {prometheus})")
+                prometheus = None
             else:
-                print("(with Prometheus installed, e.g. Debian's `prometheus`, the team's alert rules evaluate here)")
+                print(f"{team}'s alert rules on this traffic: {prometheus.url}/alerts (recorded SLIs: rayplane:*)")
             print(f"Ray dashboard: {dashboard} (its token: `ray get-auth-token`)", flush=True)
             print("Ctrl-C (or SIGTERM) stops them.", flush=True)
             while True:
@@ -180,7 +179,7 @@ def serve_stack(
         print("stopping")
     finally:
         if prometheus:
-            local_metrics.stop(prometheus[1])
+            prometheus.stop()
         if hold:
             stop()
     return base, services, dashboard

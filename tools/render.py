@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STACKS = ROOT / "stacks"
 PROGRAM = ROOT / "__main__.py"
 SECRET = "[secret]"
+# What a `secure:` config value reads offline: shaped like the URLs some secrets hold (alert
+# receivers), so that the config's checks of their values pass where nothing can decrypt them.
+STAND_IN = "https://stand-in.invalid/secret"
 MANIFEST_ORDER = ("apiVersion", "kind", "metadata")
 PROJECT_NUMBER = "123456789012"  # the bootstrap project's, in the Workload Identity pool's name
 REPOSITORY_ID = 987654321  # the GitHub repository's numeric id
@@ -56,7 +59,7 @@ def stack_names() -> list[str]:
 def _unsecure(value):
     """Stand-ins for `secure:` values (offline there is no key to decrypt them); True if any."""
     if isinstance(value, dict) and set(value) == {"secure"}:
-        return SECRET, True
+        return STAND_IN, True
     if isinstance(value, dict):
         pairs = {k: _unsecure(v) for k, v in value.items()}
         return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())

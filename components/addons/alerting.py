@@ -20,13 +20,14 @@ import yaml
 from components import slo
 from components.addons.kit import AddOn
 from components.config import PlatformStack
-from components.config.alerting import Receiver
+from components.config.alerting import SEVERITIES, Receiver
 from components.conventions import ALERTMANAGER_KEY, ALERTMANAGER_SECRET, GMP_API, GMP_PUBLIC_NAMESPACE
 from components.plan import PlatformPlan
 from components.team_monitoring import RulesSpec
 
-GROUP_BY = ["alertname", "cluster", "namespace", "service"]
-REPEAT = {"page": "1h", "ticket": "12h"}  # how often a firing alert is sent again
+# A notification, and what a page holds back, never spans two namespaces, or the platform's and a team's
+GROUP_BY = ["alertname", "cluster", "namespace", "service", slo.AUDIENCE]
+REPEAT = {"page": "1h", "ticket": "12h"}  # how often a firing alert is sent again, by severity
 
 
 def _receiver(name: str, receiver: Receiver | None, secrets: dict[str, str]) -> dict:
@@ -35,8 +36,7 @@ def _receiver(name: str, receiver: Receiver | None, secrets: dict[str, str]) -> 
     if receiver is None:
         return out
     if receiver.slack_url_secret:
-        channel = {"channel": receiver.slack_channel} if receiver.slack_channel else {}
-        out["slack_configs"] = [{"api_url": secrets[receiver.slack_url_secret], **channel, "send_resolved": True}]
+        out["slack_configs"] = [{"api_url": secrets[receiver.slack_url_secret], "send_resolved": True}]
     if receiver.pagerduty_key_secret:
         out["pagerduty_configs"] = [{"routing_key": secrets[receiver.pagerduty_key_secret], "send_resolved": True}]
     if receiver.webhook_url_secret:
@@ -56,13 +56,13 @@ def _route(name: str, matcher: str) -> dict:
 def alertmanager_config(config: PlatformStack) -> dict:
     """Every alert of a tenant's namespace to its receivers (the platform's where it names none),
     the platform's own rules and everything else to the platform's; a page inhibits its ticket."""
-    receivers = [_receiver(f"platform-{s}", config.alerting.receivers().get(s), config.secrets) for s in REPEAT]
+    receivers = [_receiver(f"platform-{s}", config.alerting.receivers().get(s), config.secrets) for s in SEVERITIES]
     routes = [_route("platform", f'{slo.AUDIENCE}="platform"')]
     for tenant in config.tenants:
         if tenant_receivers := tenant.alerts.receivers():
             name = f"tenant-{tenant.name}"
-            receivers += [_receiver(f"{name}-{s}", tenant_receivers[s], config.secrets) for s in REPEAT]
-            routes.append(_route(name, f'namespace="{tenant.namespace or tenant.name}"'))
+            receivers += [_receiver(f"{name}-{s}", tenant_receivers[s], config.secrets) for s in SEVERITIES]
+            routes.append(_route(name, f'namespace="{tenant.home}"'))
     return {
         "route": {
             "receiver": "platform-ticket",

@@ -43,16 +43,24 @@ class SecretKey(Model):
     key: str
 
 
+class SecretSelector(Model):
+    secret: SecretKey
+
+
 class Authorization(Model):
     type: str = "Bearer"
-    credentials: dict[str, SecretKey]
+    credentials: SecretSelector
+
+
+class Tls(Model):
+    insecure_skip_verify: bool
 
 
 class Endpoint(Model):
     port: int | str
     interval: str = "30s"
     scheme: str | None = None
-    tls: dict | None = None
+    tls: Tls | None = None
     authorization: Authorization | None = None
 
 
@@ -158,8 +166,10 @@ def scrape_kueue(prefix: str, opts: pulumi.ResourceOptions) -> None:
             Endpoint(
                 port=KUEUE_METRICS_PORT,
                 scheme="https",
-                tls={"insecureSkipVerify": True},  # Kueue's own self-signed certificate
-                authorization=Authorization(credentials={"secret": SecretKey(name=SCRAPER_TOKEN, key="token")}),
+                tls=Tls(insecureSkipVerify=True),  # Kueue's own self-signed certificate
+                authorization=Authorization(
+                    credentials=SecretSelector(secret=SecretKey(name=SCRAPER_TOKEN, key="token"))
+                ),
             )
         ],
     )

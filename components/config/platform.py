@@ -491,6 +491,10 @@ class PlatformStack(Model):
         device_plugin = {pool.name for pool in self.node_pools if pool.gpu_mode == "device-plugin"}
         errors += registry_errors(self.tenants, self.prefix, {p.name for p in self.gpu_profiles}, device_plugin)
         errors += alerts_errors(self.alerting, "alerting", self.secrets)
+        if not self.addons.monitoring and (
+            self.alerting.receivers() or any(t.alerts.receivers() for t in self.tenants)
+        ):
+            errors.append("alerting: receivers are set but addons.monitoring is off: no rule would reach them")
         for i, tenant in enumerate(self.tenants):
             errors += alerts_errors(tenant.alerts, f"tenants[{i}].alerts", self.secrets)
         priced = {pool.machine_type for pool in self.node_pools} | {pool.accelerator for pool in self.node_pools}

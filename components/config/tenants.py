@@ -33,6 +33,11 @@ class Tenant(Model):
         Alerts(), description="who hears the alerts of its namespace (default: the platform's receivers)"
     )
 
+    @property
+    def home(self) -> str:
+        """Its namespace: `namespace`, or its name."""
+        return self.namespace or self.name
+
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, namespace: str | None) -> str | None:
@@ -44,7 +49,7 @@ def registry_errors(tenants: list[Tenant], prefix: str, profiles: set[str], pool
     only (so a dev platform cannot grant a prod bucket), profiles and device-plugin pools it has."""
     errors, names, namespaces, owners, stacks = [], {}, {}, {}, {}
     for i, tenant in enumerate(tenants):
-        path, namespace = f"tenants[{i}]", tenant.namespace or tenant.name
+        path, namespace = f"tenants[{i}]", tenant.home
         for j, stack in enumerate(tenant.stacks):
             if stack in stacks and stacks[stack] != i:
                 errors.append(f"{path}.stacks[{j}]: {stack} already acts as tenants[{stacks[stack]}]")

@@ -34,7 +34,7 @@ def _with_receivers(stack: str = "prod") -> dict:
     values["rayplane:alerting"] = {"ticket": {"webhookUrlSecret": "oncall"}}
     values["rayplane:tenants"][0]["alerts"] = {
         "page": {"pagerdutyKeySecret": "search-pager"},
-        "ticket": {"slackUrlSecret": "search-slack", "slackChannel": "#search-alerts"},
+        "ticket": {"slackUrlSecret": "search-slack"},
     }
     return values
 
@@ -45,7 +45,7 @@ def _plain(values: dict) -> dict:
 
 
 def _amtool(tmp_path, document: dict, *args: str) -> subprocess.CompletedProcess:
-    assert AMTOOL, "amtool is missing: `apt-get install prometheus-alertmanager` (.ci/run installs it)"
+    assert AMTOOL, "amtool is missing: `apt-get install prometheus-alertmanager` (.ci/prometheus-tools installs it)"
     path = tmp_path / "alertmanager.yaml"
     path.write_text(yaml.safe_dump(document))
     where = [str(path)] if args == ("check-config",) else [f"--config.file={path}"]
@@ -85,7 +85,7 @@ def test_each_tenants_alerts_reach_its_receivers_and_no_one_elses(tmp_path):
     assert _amtool(tmp_path, document, "check-config").returncode == 0
     by_name = {r["name"]: r for r in document["receivers"]}
     assert by_name["tenant-search-page"]["pagerduty_configs"][0]["routing_key"] == "pd-key"
-    assert by_name["tenant-search-ticket"]["slack_configs"][0]["channel"] == "#search-alerts"
+    assert by_name["tenant-search-ticket"]["slack_configs"][0]["api_url"] == SECRETS["search-slack"]
     # what search's own rules raise (GMP adds namespace="search" to each: rules_config.go)
     rules = rendered("search-dev").one("kubernetes:monitoring.googleapis.com/v1:Rules")["inputs"]["spec"]["groups"]
     alerts = [r for group in rules for r in group["rules"] if "alert" in r]
@@ -97,8 +97,9 @@ def test_each_tenants_alerts_reach_its_receivers_and_no_one_elses(tmp_path):
         elsewhere = {**labels, "namespace": "assistant"}
         assert _receiver(tmp_path, document, elsewhere) == f"platform-{alert['labels']['severity']}"
     # the platform's own rule, whatever namespace holds the idle GPUs
-    [idle] = slo.platform_alerts()
-    assert _receiver(tmp_path, document, {**idle["labels"], "namespace": "search"}) == "platform-ticket"
+    for platform_alert in slo.platform_alerts():
+        labels = {**platform_alert["labels"], "namespace": "search"}
+        assert _receiver(tmp_path, document, labels) == "platform-ticket"
     # a severity with no receiver of its own takes the other's: the platform's pages reach its webhook
     assert by_name["platform-page"] == {**by_name["platform-ticket"], "name": "platform-page"}
 
@@ -114,6 +115,10 @@ def test_no_rule_may_set_the_namespace_label_the_routes_trust():
             assert not {"namespace", "cluster", "location", "project_id", slo.AUDIENCE} & set(rule.get("labels", {}))
 
 
+def _monitoring_off(values: dict) -> None:
+    values["rayplane:addons"]["monitoring"] = False
+
+
 @pytest.mark.parametrize(
     ("edit", "error"),
     [
@@ -122,24 +127,37 @@ def test_no_rule_may_set_the_namespace_label_the_routes_trust():
             "tenants[0].alerts.page.slackUrlSecret: no secret 'nope' in rayplane:secrets",
         ),
         (
-            lambda v: v.update({"rayplane:alerting": {"ticket": {"slackChannel": "#x"}}}),
+            lambda v: v.update({"rayplane:alerting": {"ticket": {}}}),
             "alerting.ticket: name at least one of slackUrlSecret, pagerdutyKeySecret, webhookUrlSecret",
         ),
+        (  # Alertmanager would refuse it, and GMP's operator keep the old config without a word
+            lambda v: v["rayplane:secrets"].update({"oncall": "hook.invalid/alerts"}),
+            "alerting.ticket.webhookUrlSecret: secrets.oncall is not an http(s) URL with a host",
+        ),
         (
-            lambda v: v.update({"rayplane:secrets": {"oncall": "https://hook.invalid"}}),
-            "secrets.oncall: stored in plain text in the stack file; set it with"
-            " `pulumi config set --secret --path 'secrets.oncall' <value>`",
+            _monitoring_off,
+            "alerting: receivers are set but addons.monitoring is off: no rule would reach them",
         ),
     ],
-    ids=["missing-secret", "no-integration", "plain-secret"],
+    ids=["missing-secret", "no-integration", "not-a-url", "monitoring-off"],
 )
-def test_bad_receivers_are_refused_with_their_key_path(edit, error, stacks):
-    values = stack_values("prod")
+def test_bad_receivers_are_refused_with_their_key_path(edit, error):
+    values = _plain(_with_receivers())  # as the program sees them, decrypted
     edit(values)
+    with pytest.raises(ConfigError) as exc:
+        _config("prod", values)
+    assert error in exc.value.errors
+
+
+def test_a_receivers_secret_in_the_stack_file_in_plain_text_is_refused(stacks):
+    values = _plain(_with_receivers())
     (stacks / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": values}))
     with pytest.raises(ConfigError) as exc:
-        render_values("prod", values) if "plain" not in error else loading.stack_file("prod", stacks)
-    assert error in exc.value.errors
+        loading.stack_file("prod", stacks)
+    assert (
+        "secrets.search-pager: stored in plain text in the stack file; set it with"
+        " `pulumi config set --secret --path 'secrets.search-pager' <value>`"
+    ) in exc.value.errors
 
 
 def test_gpus_idle_while_kueue_holds_work_back_fires_and_stays_silent_otherwise(tmp_path):
@@ -147,7 +165,7 @@ def test_gpus_idle_while_kueue_holds_work_back_fires_and_stays_silent_otherwise(
     groups = rules["inputs"]["spec"]["groups"]
     for rule in (r for g in groups for r in g["rules"]):
         assert _names(promql_parser.parse(rule["expr"])) <= set(slo.METRICS)
-    [idle] = slo.platform_alerts()
+    idle, missing = slo.platform_alerts()
     gpu = 'ray_node_gpus_utilization{namespace="%s",pod="%s",GpuIndex="0"}'
     pending = 'kueue_pending_workloads{cluster_queue="l4",status="%s",replica_role="%s"}'
     busy_then_idle = "90x30 2x90"  # busy for 30 minutes, then idle
@@ -158,6 +176,10 @@ def test_gpus_idle_while_kueue_holds_work_back_fires_and_stays_silent_otherwise(
                 {"series": gpu % ("search", "chat-worker-a"), "values": busy_then_idle},
                 {"series": gpu % ("search", "chat-worker-b"), "values": busy_then_idle},
                 {"series": gpu % ("assistant", "chat-worker"), "values": "80x120"},  # busy all along
+                # idle, but only 10 minutes old at minute 80: still loading, not counted
+                {"series": gpu % ("search", "chat-worker-new"), "values": "_x70 0x50"},
+                # idle from minute 20 (firing from 65), given back at minute 70: not counted once gone
+                {"series": gpu % ("assistant", "batch-worker"), "values": "_x20 0x50"},
                 # one job waits from minute 20; the follower replica reports the same gauge
                 {"series": pending % ("active", "leader"), "values": "0x20 1x100"},
                 {"series": pending % ("active", "follower"), "values": "0x20 1x100"},
@@ -178,6 +200,7 @@ def test_gpus_idle_while_kueue_holds_work_back_fires_and_stays_silent_otherwise(
                         }
                     ],
                 },
+                {"eval_time": "80m", "alertname": missing["alert"], "exp_alerts": []},
             ],
         },
         {  # the same idle GPUs with no work waiting: silent
@@ -188,6 +211,18 @@ def test_gpus_idle_while_kueue_holds_work_back_fires_and_stays_silent_otherwise(
                 {"series": pending % ("inadmissible", "leader"), "values": "0x120"},
             ],
             "alert_rule_test": [{"eval_time": "100m", "alertname": idle["alert"], "exp_alerts": []}],
+        },
+        {  # no Kueue metrics at all (a broken scrape): said, since the first alert could never fire
+            "interval": "1m",
+            "input_series": [{"series": gpu % ("search", "chat-worker-a"), "values": busy_then_idle}],
+            "alert_rule_test": [
+                {"eval_time": "20m", "alertname": missing["alert"], "exp_alerts": []},
+                {
+                    "eval_time": "40m",
+                    "alertname": missing["alert"],
+                    "exp_alerts": [{"exp_labels": missing["labels"], "exp_annotations": missing["annotations"]}],
+                },
+            ],
         },
     ]
     done = _promtool(tmp_path, groups, tests)

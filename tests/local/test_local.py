@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
+from tools import local_metrics
 from tools.local import LOCAL, laptop, local_application, port_free
 from workloads.local import free_port
 
@@ -97,6 +98,14 @@ def _the_teams_rules_evaluate_on_this_traffic(output: str, url: str) -> None:
     assert (
         alerts["RayServeErrorBudgetBurn"]["health"] == "ok" and alerts["RayServeErrorBudgetBurn"]["state"] == "inactive"
     )
+
+
+def test_without_a_working_prometheus_the_services_run_and_the_tool_says_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(local_metrics.shutil, "which", lambda _: None)
+    assert local_metrics.start("search", [], free_port(), tmp_path).startswith("no `prometheus` on PATH")
+    monkeypatch.setattr(local_metrics.shutil, "which", lambda _: "/bin/false")  # exits at once
+    assert local_metrics.start("search", [], free_port(), tmp_path).startswith("Prometheus did not start")
+    assert list(tmp_path.iterdir()) == []  # its folder goes with it
 
 
 @pytest.mark.own_ray
