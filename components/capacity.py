@@ -26,6 +26,7 @@ from collections import Counter
 
 from pydantic import Field
 
+from components.coldstart import ColdStart
 from components.config import GpuNodePool, PlatformStack
 from components.config.base import Model
 from components.config.team import Replicas
@@ -98,6 +99,7 @@ class WorkloadCapacity(Model):
     gpu_cost_per_hour: Range | None = Field(description="its workers' share of GPU nodes, min and possible workers")
     models: list[ModelFit] = []
     rollout: RolloutCapacity | None = Field(None, description="a service's: what a new RayCluster beside it needs")
+    cold_start: ColdStart | None = Field(None, description="a new replica's time to serve on a new node, by phase")
 
 
 class TeamCapacity(Model):

@@ -22,6 +22,7 @@ from components.capacity import (
     workers_needed,
     workload_capacity,
 )
+from components.coldstart import workload_cold_start
 from components.config import ConfigError, GpuNodePool, Job, PlatformStack, Service, TeamStack
 from components.config.platform import KueueQueue
 from components.contract import GpuPoolExport, GpuProfileExport, PlatformExports
@@ -313,9 +314,14 @@ def _capacity(
             config.team.quota.gpus,
             w.spec.upgrade_strategy if isinstance(w.spec, Service) else None,
         )
-        reports.append(report)
         errors += workload_errors
         warnings += workload_warnings
+        if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
+            continue
+        cold = workload_cold_start(w.args, bool(w.spec.entry.pip) and w.args.profile == "cluster")
+        reports.append(report.model_copy(update={"cold_start": cold}))
+        if isinstance(w.spec, Service) and len(w.args.replica_gpus("max")) > len(w.args.replica_gpus("min")):
+            warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later
     if errors:
         raise ConfigError(errors)
     # The pools the team's GPUs can come from: its profiles' and its device-plugin workloads'.

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components import ci, pricing, versions
+from components import ci, coldstart, pricing, versions
 from components.bootstrap_identity import SECRET_READER
 from components.config import BootstrapStack, PlatformStack, TeamStack
 from components.contract import PlatformExports
@@ -208,6 +208,14 @@ def ci_identities() -> str:
     return "\n".join(out) + "\n"
 
 
+def cold_start_figures() -> str:
+    out = ["| figure | value | kind | source |", "|---|---|---|---|"]
+    out += [
+        f"| `{name}` | {f.value:.3g} {f.unit} | {f.kind} | {_cell(f.source)} |" for name, f in coldstart.FIGURES.items()
+    ]
+    return "\n".join(out) + "\n"
+
+
 GENERATORS = {
     "bootstrap-config": lambda: table(BootstrapStack),
     "platform-config": lambda: table(PlatformStack),
@@ -215,6 +223,7 @@ GENERATORS = {
     "platform-exports": lambda: table(PlatformExports),
     "payloads": payloads,
     "capacity-facts": capacity_facts,
+    "cold-start-figures": cold_start_figures,
     "versions": versions_table,
     "ci-identities": ci_identities,
 }

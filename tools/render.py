@@ -30,6 +30,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import get_root_resource
 
+from components.coldstart import ColdStart
 from components.config import NAMESPACE, ConfigError
 from components.config.loading import stack_file
 from components.config.team import STACK_REFERENCE
@@ -365,6 +366,11 @@ def _capacity_lines(report: dict) -> list[str]:
                 f"    rollout ({r['strategy']}): +{r['surgeWorkers']} worker(s), {r['surgeGpus']} GPU(s),"
                 f" +{_usd(r['surgeCostPerHour'])}/h beside the serving cluster:"
                 f" {r['workersDuring']} of {r['workersPossible']} workers possible"
+            )
+        if w.get("coldStart"):
+            cold = ColdStart.model_validate(w["coldStart"])
+            lines.append(
+                f"    cold start: {cold.seconds}s to serve on a new node ({cold.brief}; Serve's delay included)"
             )
         for fit in w["models"]:
             lines.append(

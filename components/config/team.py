@@ -219,6 +219,12 @@ class Slo(Model):
     latency_p95_ms: int | None = Field(None, ge=1, description="p95 of a request's latency at Serve's proxy, in ms")
     ttft_p95_ms: int | None = Field(None, ge=1, description="an LLM's p95 time to first token, in ms")
     itl_p95_ms: int | None = Field(None, ge=1, description="an LLM's p95 time between output tokens, in ms")
+    scale_up_within_s: int = Field(
+        600,
+        ge=1,
+        description="the most a new replica may take from Serve's decision to serving (its upscale delay and cold"
+        " start, docs/capacity.md); an autoscaled service whose plan-time estimate is longer gets a warning",
+    )
 
 
 class Service(Workload):

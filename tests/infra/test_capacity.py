@@ -10,7 +10,7 @@ import yaml
 from components import pricing
 from components.capacity import model_fit
 from components.config import ConfigError
-from tests.infra.conftest import besides_alerting, render_values, rendered, stack_values
+from tests.infra.conftest import besides_standing, render_values, rendered, stack_values
 from tools import render as render_tool
 from workloads.config import LLMAppArgs, LLMModel
 
@@ -203,8 +203,9 @@ def test_a_maximum_autoscaling_cannot_reach_is_a_warning_with_the_numbers():
         " from l4-shared; at most 4 can run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less"
         " the other workloads' 5: 11)"  # chat's 2 x 2 GPUs, reindex's 1 (queued: the one GPU its actor needs)
     )
-    assert result.warnings == [warning] and result.outputs["capacity"]["warnings"] == [warning]
-    assert rendered("search-prod").warnings == []
+    assert besides_standing(result.warnings) == [warning]
+    assert besides_standing(result.outputs["capacity"]["warnings"]) == [warning]
+    assert besides_standing(rendered("search-prod").warnings) == []
 
 
 def test_the_team_quota_caps_a_workload_beside_the_others():
@@ -212,7 +213,7 @@ def test_the_team_quota_caps_a_workload_beside_the_others():
     values["rayplane:team"]["quota"]["gpus"] = 9  # chat (2 GPUs a worker) beside embed's 1 and reindex's 1
     # a second chat cluster at its minimum would not fit: it rolls out incrementally (tests/infra/test_rollout.py)
     values["rayplane:services"][0]["upgradeStrategy"] = "NewClusterWithIncrementalUpgrade"
-    [warning] = render_values("search-prod", values).warnings
+    [warning] = besides_standing(render_values("search-prod", values).warnings)
     assert "services[0]: autoscaling can never reach its maximum (4 x 2 GPU)" in warning
     assert "team.quota.gpus 9 less the other workloads' 2: 3" in warning
 
@@ -254,7 +255,7 @@ def test_config_prices_override_the_table_and_unknown_ones_warn():
     result = render_values("prod", values)
     pools = {p["name"]: p for p in result.outputs["capacity"]["pools"]}
     assert pools["l4"]["nodePrice"] == 1.5 and pools["h100"]["costPerHour"] is None
-    assert besides_alerting(result.warnings) == [
+    assert besides_standing(result.warnings) == [
         "no on-demand price for h100's a3-highgpu-4g in us-central1: set pricing.a3-highgpu-4g.onDemand"
     ]
     # the exports carry the price team stacks cost their workloads with
@@ -269,7 +270,7 @@ def test_a_region_without_prices_asks_for_them():
     values = stack_values("dev")
     values["rayplane:cluster"]["location"] = "europe-west4-a"
     result = render_values("dev", values)
-    warnings = besides_alerting(result.warnings)
+    warnings = besides_standing(result.warnings)
     assert result.outputs["capacity"]["gpuCostPerHour"] is None and len(warnings) == 2
     assert warnings[1] == (
         "no Spot price for t4's n1-standard-8 + nvidia-tesla-t4 in europe-west4: set pricing.n1-standard-8.spot and"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.infra.conftest import besides_alerting, render_values, rendered, stack_values
+from tests.infra.conftest import besides_standing, render_values, rendered, stack_values
 from tools import render as render_tool
 
 RAY_KINDS = ("RayService", "RayJob")
@@ -171,7 +171,7 @@ def test_a_world_open_control_plane_needs_the_opt_in_and_warns():
     assert cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"] == [
         {"cidrBlock": "0.0.0.0/0", "displayName": "anyone"}
     ]
-    [warning] = besides_alerting(result.warnings)
+    [warning] = besides_standing(result.warnings)
     assert warning.startswith("cluster.controlPlane.openToInternet: the Kubernetes API endpoint accepts connections")
 
 

@@ -1,0 +1,177 @@
+"""A new replica's cold start at plan time: from "the autoscaler wants one" to "it serves", by
+phase, each figure with where it comes from. It assumes the worst that autoscaling meets: a new
+GPU node. Published figures are quoted from their source; where none is published the figure is
+marked `assumed` and says why, so a team replaces it with its own measurement.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from components.config import Model
+from workloads.config import Args
+from workloads.facts import BYTES_PER_PARAM
+
+GIB = 2**30
+
+Kind = Literal["published", "measured", "assumed"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float
+    unit: str
+    kind: Kind
+    source: str
+
+
+FIGURES = {
+    "node_s": Figure(
+        180,
+        "s",
+        "assumed",
+        "GKE publishes no absolute time for a new GPU node in a Standard cluster, only relative ones"
+        " (cloud.google.com/kubernetes-engine/docs/concepts/fast-starting-nodes: Autopilot's 'up to four times"
+        " faster node startup'); 3 minutes for a VM to boot and join",
+    ),
+    "driver_s": Figure(
+        30,
+        "s",
+        "published",
+        "github.com/GoogleCloudPlatform/ai-on-gke best-practices/startup-latency.md: 'driver installation takes"
+        " ~30 seconds'",
+    ),
+    "image_gib": Figure(
+        10,
+        "GiB",
+        "published",
+        "github.com/ray-project/ray/issues/46378: 'a typical GPU ray-ml image is around 10GiB (compressed layers)'"
+        " (no size of ray-llm is published; vLLM's own image is 'around 12 GB', vllm-project/vllm#27154)",
+    ),
+    "image_gib_per_s": Figure(
+        5.4e9 / 2**30 / 191,
+        "GiB/s",
+        "published",
+        "ai-on-gke best-practices/startup-latency.md: 'Nvidia Triton Server (5.4GB container image) end-to-end"
+        " startup time ... 191s' without image streaming (pull, unpack and start: 5.4 GB in 191 s)",
+    ),
+    "dependencies_s": Figure(
+        60,
+        "s",
+        "assumed",
+        "no figure is published for Ray's runtime_env pip: it resolves and installs the payload's packages from"
+        " PyPI through Cloud NAT in every new worker before the replica starts; a minute for a few wheels",
+    ),
+    "download_gib_per_s": Figure(
+        0.5,
+        "GiB/s",
+        "assumed",
+        "Ray Serve LLM copies a gs:// model to local disk first (ray/llm/_internal/common/utils/download_utils.py"
+        " CloudModelDownloader, through pyarrow copy_files); no throughput is published for it",
+    ),
+    "disk_gib_per_s": Figure(
+        1.03,
+        "GiB/s",
+        "published",
+        "github.com/run-ai/runai-model-streamer docs/src/benchmarks.md: 'AWS Gp3 | 14.36 | 1.03' (seconds and"
+        " GiB/s for Llama-3-8B bf16 from a network disk, read by the streamer; vLLM's default loader is no faster)",
+    ),
+    "engine_s": Figure(
+        34,
+        "s",
+        "published",
+        "vllm-project/vllm#20264: 'init engine (profile, create kv cache, warmup model) took 34.11 seconds'"
+        " (a 3.4 GiB model, its torch.compile cache reused)",
+    ),
+    "replica_s": Figure(
+        10,
+        "s",
+        "assumed",
+        "a Serve replica that loads a small model in its constructor (no engine to start): seconds",
+    ),
+    "upscale_delay_s": Figure(
+        30,
+        "s",
+        "published",
+        "ray/serve/config.py AutoscalingConfig.upscale_delay_s: default 30.0 ('How long to wait before scaling up"
+        " replicas')",
+    ),
+}
+
+
+class Phase(Model):
+    """One phase of a cold start (seconds rounded)."""
+
+    name: str = Field(description="node, driver, image, dependencies, weights or engine")
+    seconds: int = Field(description="its estimate")
+    how: str = Field(description="how the estimate is made, and from which figures (`coldStart.figures`)")
+
+
+class ColdStart(Model):
+    seconds: int = Field(description="from a scale-up decision to serving: Serve's upscale delay and every phase")
+    phases: list[Phase] = Field(description="in order")
+
+    @property
+    def brief(self) -> str:
+        return ", ".join(f"{p.name} {p.seconds}s" for p in self.phases if p.seconds)
+
+    def too_slow(self, path: str, limit_s: int) -> list[str]:
+        """The warning for an autoscaled service whose objective allows its new replicas `limit_s`."""
+        if self.seconds <= limit_s:
+            return []
+        return [
+            f"{path}: a new replica takes about {self.seconds}s from Serve's decision to serving ({self.brief}),"
+            f" beyond slo.scaleUpWithinS {limit_s}s: its traffic waits that long for more replicas"
+            " (docs/capacity.md, Cold start)"
+        ]
+
+
+def _s(name: str) -> float:
+    return FIGURES[name].value
+
+
+def _phase(name: str, seconds: float, how: str) -> Phase:
+    return Phase(name=name, seconds=round(seconds), how=how)
+
+
+def weights_gib(args: Args) -> float | None:
+    """The largest of the payload's LLMs, whole (each new replica fetches all of its model); None
+    if it runs none."""
+    models = [m.model_facts() for m in args.llm_models().values()]
+    return max((f.params_b * 1e9 * BYTES_PER_PARAM[f.dtype] / GIB for f in models), default=None)
+
+
+def workload_cold_start(args: Args, pip: bool) -> ColdStart:
+    weights = weights_gib(args)
+    return budget(weights or 0, pip, llm=weights is not None)
+
+
+def budget(weights_gib: float, pip: bool, llm: bool) -> ColdStart:
+    """A replica on a new node of the current defaults: the image pulled whole, the payload's
+    packages from PyPI at pod start (`pip`), an LLM's weights (`weights_gib` for the whole model)
+    copied to local disk, then loaded, then vLLM's engine started."""
+    image = _s("image_gib") / _s("image_gib_per_s")
+    phases = [
+        _phase("node", seconds=_s("node_s"), how="a new GPU node (node_s)"),
+        _phase("driver", seconds=_s("driver_s"), how="GKE installs the NVIDIA driver (driver_s)"),
+        _phase("image", seconds=image, how="the Ray image pulled whole (image_gib / image_gib_per_s)"),
+        _phase(
+            "dependencies",
+            seconds=_s("dependencies_s") if pip else 0,
+            how="runtime_env pip at pod start (dependencies_s)" if pip else "none beyond the image",
+        ),
+    ]
+    if llm:
+        copy, load = weights_gib / _s("download_gib_per_s"), weights_gib / _s("disk_gib_per_s")
+        phases += [
+            _phase(
+                "weights",
+                seconds=copy + load,
+                how=f"{weights_gib:.1f} GiB copied to local disk (download_gib_per_s), then read (disk_gib_per_s)",
+            ),
+            _phase("engine", seconds=_s("engine_s"), how="vLLM's engine: profile, KV cache, warm-up (engine_s)"),
+        ]
+    else:
+        phases.append(_phase("engine", seconds=_s("replica_s"), how="the replica's constructor (replica_s)"))
+    return ColdStart(seconds=round(_s("upscale_delay_s")) + sum(p.seconds for p in phases), phases=phases)
