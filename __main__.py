@@ -15,6 +15,7 @@ from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
 from components.ray_workloads import RayWorkloads
+from components.registry import ImageMirror
 from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import TeamIdentity
@@ -41,6 +42,8 @@ def platform(cfg: config.PlatformStack) -> None:
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
     pools = [GpuNodePool(cfg.prefix, pool.config, cluster) for pool in platform_plan.pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
+    if cfg.image_mirror:
+        ImageMirror(cfg.prefix, cfg.mirror_repository, cfg.cluster.region)
     addons.install(platform_plan, pulumi.ResourceOptions(provider=cluster.provider))
     cloud = pulumi.Output.all(
         clusterName=cluster.cluster.name,

@@ -33,9 +33,11 @@ BOOTSTRAP_APIS = (
 # APIs every environment's stacks call (GKE needs logging and monitoring for its system components,
 # and Workload Identity the credentials API to hand a team's pods its service account's tokens).
 ENVIRONMENT_APIS = (
+    "artifactregistry.googleapis.com",  # the platform's Docker Hub mirror
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
+    "containerfilesystem.googleapis.com",  # GKE's image streaming
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
@@ -62,6 +64,7 @@ DEPLOY_ROLES = {
     "gcp:storage/bucketIAMMember:BucketIAMMember": "roles/storage.admin",
     "gcp:storage/bucketObject:BucketObject": "roles/storage.admin",
     "gcp:monitoring/dashboard:Dashboard": "roles/monitoring.dashboardEditor",
+    "gcp:artifactregistry/repository:Repository": "roles/artifactregistry.admin",
     # Node pools run as the nodes' service account: creating one acts as it.
     "nodes": "roles/iam.serviceAccountUser",
     # The nodes' project roles; conditioned below so that it can grant those and nothing else.

@@ -98,7 +98,7 @@ class PlatformPlan:
                 "gatewayClassName": GATEWAY_CLASS if cfg.cluster.gateway_api else None,
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": self.kueue_cluster_queues,
-                "rayImage": cfg.ray_image,
+                "rayImage": cfg.pulled_ray_image,
                 "tenants": [
                     {
                         **t.model_dump(by_alias=True),
@@ -318,7 +318,7 @@ def _capacity(
         warnings += workload_warnings
         if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
             continue
-        cold = workload_cold_start(w.args, bool(w.spec.entry.pip) and w.args.profile == "cluster")
+        cold = workload_cold_start(w.args, bool(w.spec.entry.pip) and w.args.profile == "cluster", platform.ray_image)
         reports.append(report.model_copy(update={"cold_start": cold}))
         if isinstance(w.spec, Service) and len(w.args.replica_gpus("max")) > len(w.args.replica_gpus("min")):
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later

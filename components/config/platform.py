@@ -426,6 +426,12 @@ class PlatformStack(Model):
         description="machine type or attached accelerator -> USD per hour, over the built-in estimates (e.g."
         " your negotiated rates); only for the render's cost summary",
     )
+    image_mirror: bool = Field(
+        True,
+        description="pull a Docker Hub rayImage through an Artifact Registry remote repository in the cluster's region"
+        " (`<prefix>-dockerhub`): cached in the region, clear of Docker Hub's pull limits, and eligible for GKE's"
+        " image streaming (docs/capacity.md, Cold start)",
+    )
     alerting: Alerts = Field(
         Alerts(),
         description="the platform team's receivers: cluster-wide alerts, and those of tenants that name none",
@@ -444,6 +450,22 @@ class PlatformStack(Model):
     @property
     def workload_bucket(self) -> str:
         return f"{self.project}-{self.prefix}-workloads"
+
+    @property
+    def mirror_repository(self) -> str:
+        return f"{self.prefix}-dockerhub"
+
+    @property
+    def pulled_ray_image(self) -> str:
+        """rayImage as the nodes pull it: through the mirror if it is Docker Hub's and mirrored."""
+        image = self.ray_image.removeprefix("docker.io/").removeprefix("index.docker.io/")
+        repository = RayImage(image).parts["repository"]
+        host = repository.split("/")[0]
+        registry = "/" in repository and ("." in host or ":" in host or host == "localhost")  # Docker's own rule
+        if not self.image_mirror or registry:
+            return self.ray_image
+        image = image if "/" in repository else f"library/{image}"
+        return f"{self.cluster.region}-docker.pkg.dev/{self.project}/{self.mirror_repository}/{image}"
 
     @property
     def dra_pools(self) -> list[GpuNodePool]:

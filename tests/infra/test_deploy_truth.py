@@ -252,8 +252,11 @@ def test_a_proxy_only_subnet_that_cannot_work_is_refused(cidr, message):
 
 
 def test_every_ray_container_runs_the_platforms_image():
-    image = rendered("prod").outputs["rayImage"]
-    assert re.fullmatch(r"rayproject/ray-llm:2\.60\.0-py312-cu130", image)
+    image = rendered("prod").outputs["rayImage"]  # through the platform's Docker Hub mirror
+    assert re.fullmatch(
+        r"us-central1-docker\.pkg\.dev/rayplane-prod/rayplane-prod-dockerhub/rayproject/ray-llm:2\.60\.0-py312-cu130",
+        image,
+    )
     for stack in ("search-prod", "search-dev", "assistant-dev"):
         platform = stack_values(stack)["rayplane:platformStack"].rsplit("/", 1)[-1]
         kinds = [m for m in rendered(stack).manifests() if m["apiVersion"] == "ray.io/v1"]
@@ -318,7 +321,10 @@ def test_a_pinned_or_older_cuda_image_with_a_fitting_driver_renders(image, drive
     values = stack_values("dev")
     values["rayplane:rayImage"] = image
     values["rayplane:addons"] = {**values["rayplane:addons"], "gpuDriverVersion": driver}
-    assert render_values("dev", values).outputs["rayImage"] == image
+    pulled = render_values("dev", values).outputs["rayImage"]
+    assert pulled == (
+        image if "pkg.dev" in image else f"us-central1-docker.pkg.dev/rayplane-dev/rayplane-dev-dockerhub/{image}"
+    )
 
 
 # -- what a GPU profile shares, and how Ray learns about the GPUs
