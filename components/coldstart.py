@@ -1,7 +1,7 @@
 """A new replica's cold start at plan time: from "the autoscaler wants one" to "it serves", by
 phase, each figure with where it comes from. It assumes the worst that autoscaling meets: a new
 GPU node. Published figures are quoted from their source; where none is published the figure is
-marked `assumed` and says why, so a team replaces it with its own measurement.
+marked `assumed` and says why (a measurement of your own is the better figure: change it here).
 """
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from workloads.facts import BYTES_PER_PARAM
 
 GIB = 2**30
 
-Kind = Literal["published", "measured", "assumed"]
+Kind = Literal["published", "assumed"]
 
 
 @dataclass(frozen=True)
