@@ -112,13 +112,13 @@ FIGURES = {
 class Phase(Model):
     """One phase of a cold start (seconds rounded)."""
 
-    name: str = Field(description="node, driver, image, dependencies, weights or engine")
+    name: str = Field(description="upscale delay (a service's), node, driver, image, dependencies, weights or engine")
     seconds: int = Field(description="its estimate")
     how: str = Field(description="how the estimate is made, and from which figures (`coldStart.figures`)")
 
 
 class ColdStart(Model):
-    seconds: int = Field(description="from a scale-up decision to serving: Serve's upscale delay and every phase")
+    seconds: int = Field(description="every phase: a service's from Serve's first wish for a replica to it serving")
     phases: list[Phase] = Field(description="in order")
 
     @property
@@ -156,15 +156,16 @@ def streamed(image: str) -> bool:
     return image.split("/")[0].endswith("docker.pkg.dev")
 
 
-def workload_cold_start(args: Args, pip: bool, image: str) -> ColdStart:
+def workload_cold_start(args: Args, pip: bool, image: str, service: bool) -> ColdStart:
     weights = weights_gib(args)
-    return budget(weights or 0, pip, llm=weights is not None, image_streamed=streamed(image))
+    return budget(weights or 0, pip, llm=weights is not None, image_streamed=streamed(image), service=service)
 
 
-def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool) -> ColdStart:
-    """A replica on a new node: the image streamed or pulled whole, the payload's packages from
-    PyPI at pod start (`pip`), an LLM's weights (`weights_gib` for the whole model) copied to
-    local disk, then loaded, then vLLM's engine started."""
+def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool, service: bool = True) -> ColdStart:
+    """A replica (or a job's worker) on a new node: a service's Serve waiting out its upscale
+    delay, the image streamed or pulled whole, the payload's packages from PyPI at pod start
+    (`pip`), an LLM's weights (`weights_gib` for the whole model) copied to local disk, then
+    loaded, then vLLM's engine started."""
     image = (
         _phase("image", _s("image_streamed_s"), "the Ray image streamed from Artifact Registry (image_streamed_s)")
         if image_streamed
@@ -172,7 +173,9 @@ def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool) -> Co
             "image", _s("image_gib") / _s("image_gib_per_s"), "the Ray image pulled whole (image_gib / image_gib_per_s)"
         )
     )
+    delay = [_phase("upscale delay", _s("upscale_delay_s"), "Serve waits before it asks (upscale_delay_s)")]
     phases = [
+        *(delay if service else []),
         _phase("node", seconds=_s("node_s"), how="a new GPU node (node_s)"),
         _phase("driver", seconds=_s("driver_s"), how="GKE installs the NVIDIA driver (driver_s)"),
         image,
@@ -194,4 +197,4 @@ def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool) -> Co
         ]
     else:
         phases.append(_phase("engine", seconds=_s("replica_s"), how="the replica's constructor (replica_s)"))
-    return ColdStart(seconds=round(_s("upscale_delay_s")) + sum(p.seconds for p in phases), phases=phases)
+    return ColdStart(seconds=sum(p.seconds for p in phases), phases=phases)

@@ -318,9 +318,11 @@ def _capacity(
         warnings += workload_warnings
         if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
             continue
-        cold = workload_cold_start(w.args, bool(w.spec.entry.pip) and w.args.profile == "cluster", platform.ray_image)
+        service = isinstance(w.spec, Service)
+        pip = bool(w.spec.entry.pip) and w.args.profile == "cluster"
+        cold = workload_cold_start(w.args, pip, platform.ray_image, service)
         reports.append(report.model_copy(update={"cold_start": cold}))
-        if isinstance(w.spec, Service) and len(w.args.replica_gpus("max")) > len(w.args.replica_gpus("min")):
+        if service and len(w.args.replica_gpus("max")) > len(w.args.replica_gpus("min")):
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later
     if errors:
         raise ConfigError(errors)

@@ -369,9 +369,7 @@ def _capacity_lines(report: dict) -> list[str]:
             )
         if w.get("coldStart"):
             cold = ColdStart.model_validate(w["coldStart"])
-            lines.append(
-                f"    cold start: {cold.seconds}s to serve on a new node ({cold.brief}; Serve's delay included)"
-            )
+            lines.append(f"    cold start on a new node: {cold.seconds}s ({cold.brief})")
         for fit in w["models"]:
             lines.append(
                 f"    {fit['model']} on {fit['accelerator']} at {fit['placement']}: {fit['weightsGibPerGpu']:g} GiB"
