@@ -86,6 +86,30 @@ def rollout_lines(old: dict, new: dict, keys: list[tuple[str, str]], capacity: d
     return lines
 
 
+def cold_start_lines(old_capacity: dict | None, new_capacity: dict | None) -> list[str]:
+    """Each workload whose cold start changes: its total and the phases that move."""
+    old = {w["name"]: w.get("coldStart") for w in (old_capacity or {}).get("workloads", [])}
+    lines = []
+    for w in (new_capacity or {}).get("workloads", []):
+        before, after = old.get(w["name"]), w.get("coldStart")
+        if after is None or before == after:
+            continue
+        if before is None:
+            lines.append(f"- cold start of `{w['name']}` on a new node: {after['seconds']}s")
+            continue
+        was = {p["name"]: p["seconds"] for p in before["phases"]}
+        now = {p["name"]: p["seconds"] for p in after["phases"]}
+        moved = ", ".join(
+            f"{name} {was.get(name, 0)}s → {now.get(name, 0)}s"
+            for name in [*now, *(n for n in was if n not in now)]
+            if was.get(name, 0) != now.get(name, 0)
+        )
+        lines.append(
+            f"- cold start of `{w['name']}` on a new node: {before['seconds']}s → {after['seconds']}s ({moved})"
+        )
+    return lines
+
+
 def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
     """A stack's section and whether anything changed in it."""
     (old, old_capacity), (new, new_capacity) = _render(base / stack), _render(head / stack)
@@ -112,7 +136,7 @@ def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
         lines = [*lines[:MAX_DIFF_LINES], f"... {len(lines) - MAX_DIFF_LINES} more lines: run `make diff` locally"]
     summary = f"<b>{stack}</b>: {len(added)} to add, {len(changed)} to change, {len(removed)} to remove"
     summary += ", capacity or cost changes" if capacity else ""
-    listing = rollout_lines(old, new, added + changed, new_capacity)
+    listing = rollout_lines(old, new, added + changed, new_capacity) + cold_start_lines(old_capacity, new_capacity)
     listing += [f"- add `{name}` ({type_})" for type_, name in added]
     listing += [f"- change `{name}` ({type_})" for type_, name in changed]
     listing += [f"- remove `{name}` ({type_})" for type_, name in removed]

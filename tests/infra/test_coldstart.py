@@ -7,6 +7,7 @@ import pytest
 from components import coldstart
 from components.coldstart import FIGURES
 from tests.infra.conftest import TEAM_STACKS, render_values, rendered, stack_values
+from tools.diff import cold_start_lines
 from tools.render import summary
 
 
@@ -120,3 +121,14 @@ def test_without_the_mirror_or_with_another_registry_the_image_is_pulled_as_give
     values = stack_values("prod")
     values["rayplane:rayImage"] = "europe-docker.pkg.dev/acme/images/ray-llm:2.60.0-py312-cu130"
     assert render_values("prod", values).outputs["rayImage"] == values["rayplane:rayImage"]
+
+
+def test_the_review_says_how_a_change_moves_each_cold_start():
+    old = _workloads("search-prod")
+    faster = {**old["chat"]["coldStart"], "seconds": 35, "phases": [{"name": "image", "seconds": 5, "how": ""}]}
+    new = {"workloads": [{**old["chat"], "coldStart": faster}, old["embed"]]}
+    assert cold_start_lines({"workloads": list(old.values())}, new) == [
+        "- cold start of `chat` on a new node: 385s → 35s (image 30s → 5s, upscale delay 30s → 0s, node 180s → 0s,"
+        " driver 30s → 0s, weights 81s → 0s, engine 34s → 0s)"
+    ]
+    assert cold_start_lines(None, new)[0] == "- cold start of `chat` on a new node: 35s"
