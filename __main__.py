@@ -42,7 +42,7 @@ def platform(cfg: config.PlatformStack) -> None:
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
     pools = [GpuNodePool(cfg.prefix, pool.config, cluster) for pool in platform_plan.pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
-    if cfg.image_mirror:
+    if cfg.pulled_ray_image != cfg.ray_image:  # a Docker Hub image, mirrored
         ImageMirror(cfg.prefix, cfg.mirror_repository, cfg.cluster.region)
     addons.install(platform_plan, pulumi.ResourceOptions(provider=cluster.provider))
     cloud = pulumi.Output.all(

@@ -35,9 +35,8 @@ from components.gpu import ACCELERATORS
 from components.placement import Placement
 from components.pricing import ESTIMATE, missing
 from workloads.config import Args, LLMModel, Scale
-from workloads.facts import BYTES_PER_PARAM
+from workloads.facts import GIB
 
-GIB = 2**30
 RUNTIME_GIB = 1.0  # per GPU: activations of vLLM's profiling pass, CUDA graphs, the CUDA context (an estimate)
 KV_BYTES = 2
 
@@ -162,7 +161,7 @@ def model_fit(model: LLMModel, accelerator: str) -> ModelFit:
     """`model` (with complete facts) on `accelerator`."""
     facts, gpu = model.model_facts(), ACCELERATORS[accelerator]
     tp, pp = model.tensor_parallel_size, model.pipeline_parallel_size
-    weights = facts.params_b * 1e9 * BYTES_PER_PARAM[facts.dtype]
+    weights = facts.weight_bytes
     kv_per_token = 2 * math.ceil(facts.layers / pp) * max(1, facts.kv_heads // tp) * facts.head_dim * KV_BYTES
     length = model.max_model_len or facts.max_position
     usable = gpu.memory_gib * model.memory_utilization

@@ -11,7 +11,13 @@ from components.conventions import on_system_pool
 from components.network import PODS_RANGE, SERVICES_RANGE, Network
 
 # GKE's documented minimum for node service accounts, plus image pulls from Artifact Registry.
-NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+# Image streaming also needs Service Usage Consumer on the images' project for a node service account
+# of our own (cloud.google.com/kubernetes-engine/docs/how-to/image-streaming, Requirements).
+NODE_ROLES = (
+    "roles/container.defaultNodeServiceAccount",
+    "roles/artifactregistry.reader",
+    "roles/serviceusage.serviceUsageConsumer",
+)
 
 
 def node_config(service_account: pulumi.Input[str], machine_type: str, **extra) -> dict:

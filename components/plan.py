@@ -322,7 +322,7 @@ def _capacity(
         pip = bool(w.spec.entry.pip) and w.args.profile == "cluster"
         cold = workload_cold_start(w.args, pip, platform.ray_image, service)
         reports.append(report.model_copy(update={"cold_start": cold}))
-        if service and len(w.args.replica_gpus("max")) > len(w.args.replica_gpus("min")):
+        if service and w.args.autoscales():
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later
     if errors:
         raise ConfigError(errors)

@@ -60,6 +60,18 @@ class Part(BaseModel):
     _int32 = field_validator("*")(staticmethod(within_int32))
 
 
+def _autoscalings(model: BaseModel) -> list["Autoscaling"]:
+    """Every Autoscaling in a model's fields, nested ones and lists of them included."""
+    found = []
+    for value in model.__dict__.values():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, Autoscaling):
+                found.append(item)
+            elif isinstance(item, BaseModel):
+                found += _autoscalings(item)
+    return found
+
+
 class Args(Part):
     """A payload's args. Subclasses add their fields and override what differs for them."""
 
@@ -68,6 +80,10 @@ class Args(Part):
     def replica_gpus(self, scale: Scale = "max") -> list[float]:
         """The GPUs of each Serve replica (or job actor) at the payload's minimum or maximum scale."""
         return []
+
+    def autoscales(self) -> bool:
+        """Whether Serve adds replicas under load: any of its deployments' maximum above its minimum."""
+        return any(a.max_replicas > a.min_replicas for a in _autoscalings(self))
 
     def gpus_per_replica(self) -> float:
         """GPUs one Serve replica (or one job actor) of this payload needs on a single worker."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Dtype = Literal["bf16", "fp16", "fp8", "int4"]
 BYTES_PER_PARAM: dict[str, float] = {"bf16": 2, "fp16": 2, "fp8": 1, "int4": 0.5}
+GIB = 2**30
 
 
 class ModelFacts(BaseModel):
@@ -35,6 +36,11 @@ class ModelFacts(BaseModel):
         le=100_000,
         description="attention heads (num_attention_heads): a tensor parallel size must divide them",
     )
+
+    @property
+    def weight_bytes(self) -> float:
+        """The whole model's weights (complete facts)."""
+        return self.params_b * 1e9 * BYTES_PER_PARAM[self.dtype]
 
     def missing(self) -> list[str]:
         """What sizing needs and is not known (the heads only check a tensor parallel size)."""

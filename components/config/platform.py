@@ -366,6 +366,7 @@ class Addons(Model):
 # The oldest NVIDIA driver branch each CUDA major version runs on (NVIDIA's CUDA release notes:
 # CUDA 12.x with minor version compatibility from 525, CUDA 13.0 from 580).
 CUDA_MIN_DRIVER = {12: 525, 13: 580}
+ARTIFACT_REGISTRY_DOCKER = "docker.pkg.dev"  # Artifact Registry's Docker hosts: <location>-docker.pkg.dev
 # rayproject/ray-llm tags: <ray version>-py<python>-cu<cuda>, optionally pinned by digest.
 RAY_IMAGE_TAG = re.compile(
     r"^(?P<repository>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*)"
@@ -465,7 +466,7 @@ class PlatformStack(Model):
         if not self.image_mirror or registry:
             return self.ray_image
         image = image if "/" in repository else f"library/{image}"
-        return f"{self.cluster.region}-docker.pkg.dev/{self.project}/{self.mirror_repository}/{image}"
+        return f"{self.cluster.region}-{ARTIFACT_REGISTRY_DOCKER}/{self.project}/{self.mirror_repository}/{image}"
 
     @property
     def dra_pools(self) -> list[GpuNodePool]:

@@ -222,7 +222,7 @@ class Slo(Model):
     scale_up_within_s: int = Field(
         600,
         ge=1,
-        description="the most a new replica may take from Serve's decision to serving (its upscale delay and cold"
+        description="the most a new replica may take from Serve's wish for it to serving (its upscale delay and cold"
         " start, docs/capacity.md); an autoscaled service whose plan-time estimate is longer gets a warning",
     )
 

@@ -140,14 +140,15 @@ def test_preview_identities_only_read():
 
 
 def test_a_deploy_identity_grants_only_the_nodes_roles():
-    """Project IAM admin is what `up` needs to grant the nodes' service account its two roles; its
+    """Project IAM admin is what `up` needs to grant the nodes' service account its roles; its
     condition (IAM's modifiedGrantsByRole) keeps it from granting anything else, itself owner included."""
     for identity in ci.identities(changed.bootstrap()):
         for grant in _grants(identity.account_id)["gcp:projects/iAMMember:IAMMember"]:
             if grant["role"] == "roles/resourcemanager.projectIamAdmin":
                 assert grant["condition"]["expression"] == (
                     "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
-                    ".hasOnly(['roles/container.defaultNodeServiceAccount', 'roles/artifactregistry.reader'])"
+                    ".hasOnly(['roles/container.defaultNodeServiceAccount', 'roles/artifactregistry.reader',"
+                    " 'roles/serviceusage.serviceUsageConsumer'])"
                 )
             else:
                 assert "condition" not in grant
