@@ -120,7 +120,7 @@ def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:
     capacity = _unified(dump(old_capacity), dump(new_capacity), "capacity") if old_capacity != new_capacity else []
     if not (added or removed or changed or capacity):
         return f"- **{stack}**: no change", False
-    lines = capacity
+    lines = list(capacity)  # a copy: `capacity` still says whether the report changed
     old_files, new_files = _files(base / stack), _files(head / stack)
     for name in sorted(set(old_files) | set(new_files)):
         lines += _unified(old_files.get(name, ""), new_files.get(name, ""), name)

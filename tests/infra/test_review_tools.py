@@ -152,3 +152,13 @@ def test_a_base_rendered_before_the_capacity_report_still_diffs(tmp_path):
     section, changed_ = diff.stack_section("team", tmp_path / "base", tmp_path / "head")
     assert changed_ and "0 to add, 0 to change, 0 to remove, capacity or cost changes" in section
     assert '+  "quotaGpus": 4' in section
+
+
+def test_a_change_that_leaves_the_capacity_report_alone_does_not_say_it_changed(tmp_path):
+    report = {"capacity": {"quotaGpus": 4}}
+    for side, versioning in (("base", False), ("head", True)):
+        resource = {"type": "gcp:storage/bucket:Bucket", "name": "b", "inputs": {"versioning": versioning}}
+        (tmp_path / side / "team").mkdir(parents=True)
+        (tmp_path / side / "team" / "resources.json").write_text(json.dumps({**report, "resources": [resource]}))
+    section, changed_ = diff.stack_section("team", tmp_path / "base", tmp_path / "head")
+    assert changed_ and "0 to add, 1 to change, 0 to remove</summary>" in section
