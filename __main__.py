@@ -15,7 +15,7 @@ from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
 from components.ray_workloads import RayWorkloads
-from components.registry import ImageMirror
+from components.registry import ImageMirror, RayImages, by_digest
 from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import TeamIdentity
@@ -42,7 +42,8 @@ def platform(cfg: config.PlatformStack) -> None:
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
     pools = [GpuNodePool(cfg.prefix, pool.config, cluster) for pool in platform_plan.pools]
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
-    if cfg.pulled_ray_image != cfg.ray_image:  # a Docker Hub image, mirrored
+    RayImages(cfg, bucket.bucket)
+    if cfg.pulled_ray_image != cfg.ray_image:  # a Docker Hub base, mirrored for the image's build
         ImageMirror(cfg.prefix, cfg.mirror_repository, cfg.cluster.region)
     addons.install(platform_plan, pulumi.ResourceOptions(provider=cluster.provider))
     cloud = pulumi.Output.all(
@@ -65,7 +66,7 @@ def team(cfg: config.TeamStack) -> None:
     exports = contract.read(platform_stack, cfg.platform_stack)
     built = exports.apply(
         lambda platform: team_resources(
-            plan.team(cfg, platform, pulumi.get_stack()), platform_stack.require_output(contract.KUBECONFIG)
+            plan.team(cfg, by_digest(platform), pulumi.get_stack()), platform_stack.require_output(contract.KUBECONFIG)
         )
     )
     for name in ("namespace", "gcpServiceAccount", "payloadUri", "capacity"):

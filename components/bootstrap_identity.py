@@ -80,7 +80,7 @@ class CiIdentity(pulumi.ComponentResource):
                     project=identity.project,
                     role=role,
                     member=member,
-                    condition=ci.GRANTS_ONLY_NODE_ROLES if role == "roles/resourcemanager.projectIamAdmin" else None,
+                    condition=ci.GRANTS_ONLY_PLATFORM if role == "roles/resourcemanager.projectIamAdmin" else None,
                     opts=child,
                 )
             if identity.role == ci.PREVIEW:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from components.cluster import NODE_ROLES
 from components.config.bootstrap import BootstrapStack, Environment
+from components.image import BUILDER_ROLES
 
 POOL = "github"  # the Workload Identity pool, and its provider, CI signs in through
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -33,7 +34,8 @@ BOOTSTRAP_APIS = (
 # APIs every environment's stacks call (GKE needs logging and monitoring for its system components,
 # and Workload Identity the credentials API to hand a team's pods its service account's tokens).
 ENVIRONMENT_APIS = (
-    "artifactregistry.googleapis.com",  # the platform's Docker Hub mirror
+    "artifactregistry.googleapis.com",  # the Ray image's repository and the Docker Hub mirror
+    "cloudbuild.googleapis.com",  # the Ray image's build (tools/image.py)
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
@@ -65,15 +67,19 @@ DEPLOY_ROLES = {
     "gcp:storage/bucketObject:BucketObject": "roles/storage.admin",
     "gcp:monitoring/dashboard:Dashboard": "roles/monitoring.dashboardEditor",
     "gcp:artifactregistry/repository:Repository": "roles/artifactregistry.admin",
-    # Node pools run as the nodes' service account: creating one acts as it.
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": "roles/artifactregistry.admin",
+    # The Ray image's build after a platform's `up` (tools/image.py), run as the platform's builder.
+    "image build": "roles/cloudbuild.builds.editor",
+    # Node pools run as the nodes' service account, the image's build as the builder: acting as them.
     "nodes": "roles/iam.serviceAccountUser",
-    # The nodes' project roles; conditioned below so that it can grant those and nothing else.
+    # The nodes' and the builder's project roles; conditioned below so that it can grant those only.
     "gcp:projects/iAMMember:IAMMember": "roles/resourcemanager.projectIamAdmin",
 }
-GRANTS_ONLY_NODE_ROLES = {
-    "title": "grants only the nodes' roles",
+GRANTABLE_ROLES = tuple(sorted({*NODE_ROLES, *BUILDER_ROLES}))
+GRANTS_ONLY_PLATFORM = {
+    "title": "grants only the nodes' and the builder's roles",
     "expression": "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
-    f".hasOnly([{', '.join(repr(role) for role in NODE_ROLES)}])",
+    f".hasOnly([{', '.join(repr(role) for role in GRANTABLE_ROLES)}])",
 }
 # A preview reads everything a refresh reads: the resources (viewer, with the Kubernetes objects
 # through the DNS endpoint), every IAM policy the stacks add to (security reviewer: buckets' and

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from components.config import Model
 from components.config.platform import ARTIFACT_REGISTRY_DOCKER
-from workloads.config import Args
+from workloads.config import STREAMED, Args
 from workloads.facts import GIB
 
 Kind = Literal["published", "assumed"]
@@ -68,8 +68,8 @@ FIGURES = {
         60,
         "s",
         "assumed",
-        "no figure is published for Ray's runtime_env pip: it resolves and installs the payload's packages from"
-        " PyPI through Cloud NAT in every new worker before the replica starts; a minute for a few wheels",
+        "no figure is published for Ray's runtime_env pip, which would resolve and install the payload's packages"
+        " from PyPI through Cloud NAT in every new worker (the naive path; rayplane's image has them)",
     ),
     "download_gib_per_s": Figure(
         0.5,
@@ -83,7 +83,9 @@ FIGURES = {
         "GiB/s",
         "published",
         "github.com/run-ai/runai-model-streamer docs/src/benchmarks.md: 'AWS Gp3 | 14.36 | 1.03' (seconds and"
-        " GiB/s for Llama-3-8B bf16 from a network disk, read by the streamer; vLLM's default loader is no faster)",
+        " GiB/s for Llama-3-8B bf16 from a network disk, read by the streamer; vLLM's default loader is no faster);"
+        " also taken for the streamer reading Cloud Storage, whose published figures are charts without numbers"
+        " (cloud.google.com/blog, 'Accelerate model downloads on GKE with NVIDIA Run:ai Model Streamer')",
     ),
     "engine_s": Figure(
         34,
@@ -151,11 +153,14 @@ def _phase(name: str, seconds: float, how: str) -> Phase:
     return Phase(name=name, seconds=round(seconds), how=how)
 
 
-def weights_gib(args: Args) -> float | None:
-    """The largest of the payload's LLMs, whole (each new replica fetches all of its model); None
-    if it runs none."""
-    models = [m.model_facts() for m in args.llm_models().values()]
-    return max((f.weight_bytes / GIB for f in models), default=None)
+def weights(args: Args) -> tuple[float, bool] | None:
+    """The largest of the payload's LLMs, whole in GiB (each new replica reads all of its model), and
+    whether every model is streamed (vLLM's runai_streamer); None if it runs none."""
+    models = list(args.llm_models().values())
+    if not models:
+        return None
+    gib = max(m.model_facts().weight_bytes / GIB for m in models)
+    return gib, all(m.load_format == STREAMED for m in models)
 
 
 def streamed(image: str) -> bool:
@@ -163,16 +168,19 @@ def streamed(image: str) -> bool:
     return image.split("/")[0].endswith(ARTIFACT_REGISTRY_DOCKER)
 
 
-def workload_cold_start(args: Args, pip: bool, image: str, service: bool) -> ColdStart:
-    weights = weights_gib(args)
-    return budget(weights or 0, pip, llm=weights is not None, image_streamed=streamed(image), service=service)
+def workload_cold_start(args: Args, image: str, service: bool) -> ColdStart:
+    """rayplane's path: the packages in the image (components/image.py), never pip at pod start."""
+    gib, stream = weights(args) or (None, False)
+    return budget(gib, image_streamed=streamed(image), weights_streamed=stream, service=service)
 
 
-def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool, service: bool) -> ColdStart:
+def budget(
+    weights_gib: float | None, *, image_streamed: bool, weights_streamed: bool, service: bool, pip: bool = False
+) -> ColdStart:
     """A replica (or a job's worker) on a new node: a service's Serve waiting out its upscale
     delay, the image streamed or pulled whole, the payload's packages from PyPI at pod start
-    (`pip`), an LLM's weights (`weights_gib` for the whole model) copied to local disk, then
-    loaded, then vLLM's engine started."""
+    (`pip`: the naive path only), an LLM's weights (`weights_gib` for the whole model; None: no LLM)
+    streamed into the engine or copied to local disk and then loaded, then vLLM's engine."""
     image = (
         _phase("image", _s("image_streamed_s"), "the Ray image streamed from Artifact Registry (image_streamed_s)")
         if image_streamed
@@ -189,15 +197,17 @@ def budget(weights_gib: float, pip: bool, llm: bool, image_streamed: bool, servi
         _phase(
             "dependencies",
             seconds=_s("dependencies_s") if pip else 0,
-            how="runtime_env pip at pod start (dependencies_s)" if pip else "none beyond the image",
+            how="runtime_env pip at pod start (dependencies_s)" if pip else "in the image (images/ray)",
         ),
     ]
-    if llm:
-        copy, load = weights_gib / _s("download_gib_per_s"), weights_gib / _s("disk_gib_per_s")
+    if weights_gib is not None:
+        read = weights_gib / _s("disk_gib_per_s")
         phases += [
-            _phase(
+            _phase("weights", seconds=read, how=f"{weights_gib:.1f} GiB streamed into vLLM (disk_gib_per_s)")
+            if weights_streamed
+            else _phase(
                 "weights",
-                seconds=copy + load,
+                seconds=weights_gib / _s("download_gib_per_s") + read,
                 how=f"{weights_gib:.1f} GiB copied to local disk (download_gib_per_s), then read (disk_gib_per_s)",
             ),
             _phase(

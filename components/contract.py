@@ -77,7 +77,10 @@ class PlatformExports(Export):
     rbac_security_group: str | None = Field(None, description="the Google Groups RBAC security group, if any")
     kueue_cluster_queues: dict[str, str] = Field({}, description="GPU pool -> its Kueue ClusterQueue")
     workload_bucket: str = Field(description="the bucket of payload archives")
-    ray_image: str = Field(description="the image of every Ray head and worker")
+    ray_image: str = Field(
+        description="the image of every Ray head and worker, by its tag in the platform's repository (teams run it"
+        " by digest)"
+    )
     tenants: list[TenantExport] = Field(description="the teams this platform serves, each with its grant")
 
     def pool(self, name: str) -> GpuPoolExport | None:

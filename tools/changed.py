@@ -4,7 +4,8 @@
     python -m tools.changed --base <git rev> --github-output  # the workflows' matrices, as step outputs
 
 A stack is touched when its stack file changes; every platform stack when the program changes
-(__main__.py, components/, the Pulumi program's dependencies) or the policy pack does (policies/:
+(__main__.py, components/, the Pulumi program's dependencies, the Ray image's images/: a new tag to
+build and export) or the policy pack does (policies/:
 its rules judge every stack's preview); every team stack when those or its payloads (workloads/)
 change; and a team stack when its platform stack is touched (the team reads the platform's exports).
 A base git cannot find (a force-push, a first push) touches every stack.
@@ -28,7 +29,7 @@ from components.config.loading import stack_file
 from tools import render
 from tools.render import ROOT, stack_config, stack_names
 
-PROGRAM = ("__main__.py", "components/", "policies/", "Pulumi.yaml", "pyproject.toml", "requirements.txt")
+PROGRAM = ("__main__.py", "components/", "images/", "policies/", "Pulumi.yaml", "pyproject.toml", "requirements.txt")
 PAYLOADS = ("workloads/",)
 EVERYTHING = ["__main__.py"]  # what an unknown base counts as
 REFERENCE, KIND = f"{NAMESPACE}:platformStack", f"{NAMESPACE}:kind"

@@ -10,6 +10,7 @@ Markdown file of docs/, each section once:
     capacity-facts    the GPUs' memory and bandwidth (components/gpu.py), the model presets
                       (workloads/facts.py) and the built-in prices (components/pricing.py)
     versions          every pinned version (components/versions.py)
+and whole files: images/ray/requirements.txt (components/image.py).
 """
 
 import argparse
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from components import ci, coldstart, pricing, versions
+from components import ci, coldstart, image, pricing, versions
 from components.bootstrap_identity import SECRET_READER
 from components.config import BootstrapStack, PlatformStack, TeamStack
 from components.contract import PlatformExports
@@ -238,11 +239,20 @@ def generate(text: str) -> str:
     return SECTION.sub(section, text)
 
 
+# Whole files generated from the models: path -> its content.
+FILES = {
+    image.SOURCE / "requirements.txt": lambda: (
+        "# `make docs` writes this from components/versions.py (components/image.py)\n" + image.requirements()
+    ),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="fail if docs/ is not what the models say")
     args = parser.parse_args(argv)
     current = {path: path.read_text() for path in sorted(DOCS.glob("*.md"))}
+    files = {path: path.read_text() if path.exists() else "" for path in FILES}
     found = Counter(m.group("name") for text in current.values() for m in SECTION.finditer(text))
     problems = [f"docs/ lacks the generated section {name}" for name in GENERATORS if not found[name]]
     problems += [f"docs/ has the generated section {name} {n} times" for name, n in found.items() if n > 1]
@@ -252,15 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    stale = []
-    for path, text in current.items():
-        if (wanted := generate(text)) != text:
-            stale.append(path.name)
-            if not args.check:
-                path.write_text(wanted)
+    wanted = {path: generate(text) for path, text in current.items()} | {path: FILES[path]() for path in files}
+    stale = [path for path, text in (current | files).items() if wanted[path] != text]
     if args.check and stale:
-        print(f"generated tables out of date in docs/{', docs/'.join(stale)}: run `make docs`", file=sys.stderr)
+        names = ", ".join(f"docs/{p.name}" if p.parent == DOCS else str(p.relative_to(ROOT)) for p in stale)
+        print(f"generated tables or files out of date: {names}: run `make docs`", file=sys.stderr)
         return 1
+    for path in stale:
+        path.write_text(wanted[path])
     return 0
 
 

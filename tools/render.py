@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import hashlib
 import json
 import logging
 import runpy
@@ -176,6 +177,10 @@ class _Mocks(pulumi.runtime.Mocks):
             return {"repoId": REPOSITORY_ID, "fullName": args.args["fullName"]}
         if args.token in ("github:index/getUser:getUser", "github:index/getTeam:getTeam"):
             return {"id": str(sum(map(ord, args.args.get("username") or args.args.get("slug"))))}
+        if args.token == "gcp:artifactregistry/getDockerImage:getDockerImage":  # built: by a digest of its name
+            a = args.args
+            path = f"{a['location']}-docker.pkg.dev/{a['project']}/{a['repositoryId']}/{a['imageName'].split(':')[0]}"
+            return {"selfLink": f"{path}@sha256:{hashlib.sha256(a['imageName'].encode()).hexdigest()}"}
         return {}
 
 

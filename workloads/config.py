@@ -187,6 +187,16 @@ class LoraConfig(Part):
 
 
 GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of a GPU's memory
+# vLLM load formats. Streamed: Ray Serve LLM and Ray Data LLM then skip their copy of a gs:// model
+# to local disk (ray/llm/_internal/common/utils/download_utils.py STREAMING_LOAD_FORMATS) and vLLM
+# reads the safetensors from the bucket into the engine (Run:ai's streamer, in the Ray image).
+STREAMED = "runai_streamer"
+LoadFormat = Literal["runai_streamer", "auto"]
+LOAD_FORMAT = (
+    "how vLLM reads the weights: `runai_streamer` streams safetensors from the gs:// prefix (or directory) into"
+    " the engine, no copy on the node's disk; `auto`: Ray copies a gs:// model to the node's disk, vLLM loads it"
+    " (weights that are not safetensors)"
+)
 
 
 class LLMModel(Part):
@@ -198,6 +208,7 @@ class LLMModel(Part):
         None, description="the presets table's model whose facts apply (default: the one model_id names, if any)"
     )
     facts: ModelFacts = Field(ModelFacts(), description="the model's facts, or overrides of its preset's")
+    load_format: LoadFormat = Field(STREAMED, description=LOAD_FORMAT)
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over")
     pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are spread over")
     num_gpus: GpuShare | None = Field(
@@ -453,6 +464,7 @@ class BatchJobArgs(JobArgs):
     model_source: str | None = Field(None, description="stage llm: the model's weights")
     preset: str | None = Field(None, description="stage llm: the presets table's model whose facts apply")
     facts: ModelFacts = Field(ModelFacts(), description="stage llm: the model's facts, or overrides of its preset's")
+    load_format: LoadFormat = Field(STREAMED, description=f"stage llm: {LOAD_FORMAT}")
     prompt: str = Field("Summarize in one sentence:\n{text}", description="stage llm: the prompt ({text} is the row)")
     max_tokens: int = Field(64, ge=1, description="stage llm: tokens generated per row")
     tensor_parallel_size: int = Field(1, ge=1, description="stage llm: GPUs a layer is split over")
@@ -478,6 +490,7 @@ class BatchJobArgs(JobArgs):
             model_source=self.model_source,
             preset=self.preset,
             facts=self.facts,
+            load_format=self.load_format,
             tensor_parallel_size=self.tensor_parallel_size,
             pipeline_parallel_size=self.pipeline_parallel_size,
             max_num_seqs=1,

@@ -139,16 +139,25 @@ def test_preview_identities_only_read():
             )
 
 
-def test_a_deploy_identity_grants_only_the_nodes_roles():
-    """Project IAM admin is what `up` needs to grant the nodes' service account its roles; its
-    condition (IAM's modifiedGrantsByRole) keeps it from granting anything else, itself owner included."""
+def test_a_deploy_identity_grants_only_the_platforms_project_roles():
+    """Project IAM admin is what `up` needs to grant the nodes' and the image builder's service accounts
+    their roles; its condition (IAM's modifiedGrantsByRole) keeps it from granting anything else, itself
+    owner included."""
+    granted = sorted(
+        {g["inputs"]["role"] for s in PLATFORM_STACKS for g in rendered(s).of_type("gcp:projects/iAMMember:IAMMember")}
+    )
+    assert granted == [
+        "roles/artifactregistry.reader",
+        "roles/container.defaultNodeServiceAccount",
+        "roles/logging.logWriter",
+        "roles/serviceusage.serviceUsageConsumer",
+    ]
     for identity in ci.identities(changed.bootstrap()):
         for grant in _grants(identity.account_id)["gcp:projects/iAMMember:IAMMember"]:
             if grant["role"] == "roles/resourcemanager.projectIamAdmin":
                 assert grant["condition"]["expression"] == (
                     "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
-                    ".hasOnly(['roles/container.defaultNodeServiceAccount', 'roles/artifactregistry.reader',"
-                    " 'roles/serviceusage.serviceUsageConsumer'])"
+                    f".hasOnly([{', '.join(repr(role) for role in granted)}])"
                 )
             else:
                 assert "condition" not in grant

@@ -4,6 +4,7 @@ values each chart really reads, GKE's DRA autoscaling label and Gateway subnet, 
 its driver, and what a GPU profile shares."""
 
 import copy
+import hashlib
 import re
 import typing
 
@@ -19,6 +20,7 @@ from components.gpu import ACCELERATORS
 from policies import admission
 from tests.infra import upstream
 from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
+from tools import image as tools_image
 from tools.render import stack_names
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -251,11 +253,18 @@ def test_a_proxy_only_subnet_that_cannot_work_is_refused(cidr, message):
 # -- the Ray image and the NVIDIA driver
 
 
-def test_every_ray_container_runs_the_platforms_image():
-    image = rendered("prod").outputs["rayImage"]  # through the platform's Docker Hub mirror
+def by_digest(image: str) -> str:
+    """The reference a team runs for its platform's `image` tag: the digest Artifact Registry has for
+    it (the render's mock: a digest of its name and tag, tools/render.py)."""
+    path, tag = image.rsplit(":", 1)
+    name = path.rsplit("/", 1)[1]
+    return f"{path}@sha256:{hashlib.sha256(f'{name}:{tag}'.encode()).hexdigest()}"
+
+
+def test_every_ray_container_runs_the_platforms_image_by_digest():
+    image = rendered("prod").outputs["rayImage"]  # built into the platform's own repository
     assert re.fullmatch(
-        r"us-central1-docker\.pkg\.dev/rayplane-prod/rayplane-prod-dockerhub/rayproject/ray-llm:2\.60\.0-py312-cu130",
-        image,
+        r"us-central1-docker\.pkg\.dev/rayplane-prod/rayplane-prod-images/ray:2\.60\.0-py312-cu130-[0-9a-f]{12}", image
     )
     for stack in ("search-prod", "search-dev", "assistant-dev"):
         platform = stack_values(stack)["rayplane:platformStack"].rsplit("/", 1)[-1]
@@ -267,7 +276,7 @@ def test_every_ray_container_runs_the_platforms_image():
             for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
             for c in group["template"]["spec"]["containers"]
         }
-        assert images == {rendered(platform).outputs["rayImage"]}
+        assert images == {by_digest(rendered(platform).outputs["rayImage"])}
 
 
 DIGEST = "@sha256:" + "a" * 64
@@ -321,10 +330,14 @@ def test_a_pinned_or_older_cuda_image_with_a_fitting_driver_renders(image, drive
     values = stack_values("dev")
     values["rayplane:rayImage"] = image
     values["rayplane:addons"] = {**values["rayplane:addons"], "gpuDriverVersion": driver}
-    pulled = render_values("dev", values).outputs["rayImage"]
-    assert pulled == (
-        image if "pkg.dev" in image else f"us-central1-docker.pkg.dev/rayplane-dev/rayplane-dev-dockerhub/{image}"
+    built = render_values("dev", values).outputs["rayImage"]
+    cuda = image.split("@")[0].rsplit(":", 1)[1]
+    assert re.fullmatch(
+        rf"us-central1-docker\.pkg\.dev/rayplane-dev/rayplane-dev-images/ray:{cuda}-[0-9a-f]{{12}}", built
     )
+    # built on the image as given, or on Docker Hub's through the mirror
+    base = image if "pkg.dev" in image else f"us-central1-docker.pkg.dev/rayplane-dev/rayplane-dev-dockerhub/{image}"
+    assert f"_BASE={base}," in " ".join(tools_image.commands(tools_image.parse_platform(values))[1])
 
 
 # -- what a GPU profile shares, and how Ray learns about the GPUs

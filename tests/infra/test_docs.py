@@ -29,8 +29,14 @@ def test_a_drifted_or_missing_table_is_caught(tmp_path, monkeypatch, capsys):
     config = tmp_path / "docs" / "config.md"
     config.write_text(config.read_text().replace("| `cluster.gatewayApi` |", "| `cluster.gatewayAPI` |"))
     assert docs.main(["--check"]) == 1
-    assert "out of date in docs/config.md: run `make docs`" in capsys.readouterr().err
+    assert "out of date: docs/config.md: run `make docs`" in capsys.readouterr().err
     assert docs.main([]) == 0 and docs.main(["--check"]) == 0  # `make docs` mends it
+    requirements = tmp_path / "requirements.txt"  # a generated file: the image's requirements
+    monkeypatch.setattr(docs, "FILES", {requirements: lambda: "sentence-transformers==6.2.0\n"})
+    monkeypatch.setattr(docs, "ROOT", tmp_path)
+    requirements.write_text("sentence-transformers==6.1.0\n")
+    assert docs.main(["--check"]) == 1 and "out of date: requirements.txt" in capsys.readouterr().err
+    assert docs.main([]) == 0 and requirements.read_text() == "sentence-transformers==6.2.0\n"
     (tmp_path / "docs" / "capacity.md").unlink()
     assert docs.main(["--check"]) == 1
     assert "docs/ lacks the generated section capacity-facts" in capsys.readouterr().err

@@ -24,6 +24,7 @@ PLATFORMS, TEAMS = ["dev", "prod"], ["assistant-dev", "search-dev", "search-prod
         (["workloads/serving/llm.py"], TEAMS),  # a new payload archive for every team
         (["components/cluster.py"], PLATFORMS + TEAMS),
         (["pyproject.toml"], PLATFORMS + TEAMS),
+        (["images/ray/requirements.txt"], PLATFORMS + TEAMS),  # a new image: built, exported, rolled out
         (["policies/rules.py"], PLATFORMS + TEAMS),  # the policy pack judges every stack's preview
         (["stacks/Pulumi.bootstrap.yaml"], []),  # an administrator runs it, never CI
     ],

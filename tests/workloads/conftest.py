@@ -18,12 +18,34 @@ os.environ.update({**LOCAL_ENV, **SERVE_ENV, DIRECT_STREAMING: "1"})
 
 
 @pytest.fixture(scope="session")
-def ray_session():
+def ray_context():
     import ray
 
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
+    yield ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_session(ray_context):
+    import ray
+
+    return ray
+
+
+@pytest.fixture(scope="session")
+def weights_streamed(ray_context):
+    """Whether every vLLM engine serving `served` (its served model name) so far read its weights
+    with Run:ai's streamer: the worker's stdout has the engine's config, its stderr the loader's
+    progress (log_to_driver is off: both stay in the session's logs)."""
+    logs = Path(ray_context.address_info["session_dir"]) / "logs"
+
+    def check(served: str) -> bool:
+        engines = [out for out in logs.glob("worker-*.out") if f"served_model_name={served}," in out.read_text()]
+        return bool(engines) and all(
+            "Loading safetensors using Runai Model Streamer" in out.with_suffix(".err").read_text() for out in engines
+        )
+
+    return check
 
 
 @pytest.fixture(scope="session")

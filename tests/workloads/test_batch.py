@@ -134,7 +134,7 @@ def test_execution_streams(ray_session, tmp_path):
     assert first < total / 2, f"first batch after {first:.1f}s of {total:.1f}s"
 
 
-def test_llm_job_generates_for_every_good_row(ray_session, tmp_path, tiny_llm):
+def test_llm_job_generates_for_every_good_row(ray_session, tmp_path, tiny_llm, weights_streamed):
     rows = [{"id": i, "text": f"Document {i} about Ray Data and GPUs."} for i in range(30)]
     rows.append({"id": 30, "text": None})
     pd.DataFrame(rows).to_parquet(tmp_path / "in.parquet")
@@ -152,6 +152,7 @@ def test_llm_job_generates_for_every_good_row(ray_session, tmp_path, tiny_llm):
     assert len(results) == 30 and (results["generated_text"].str.len() > 0).all()
     assert (results["num_generated_tokens"] > 0).all() and (results["num_generated_tokens"] <= 8).all()
     assert (results["num_input_tokens"] > 0).all()
+    assert weights_streamed(tiny_llm)  # Ray Data LLM hands the load format to vLLM too
 
 
 def test_cli_help_and_exit_status(monkeypatch, capsys):

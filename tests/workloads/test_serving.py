@@ -35,6 +35,10 @@ def test_llm_chat_completion_counts_tokens(llm, tiny_llm):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
+def test_llm_streams_its_weights_into_the_engine(llm, weights_streamed):
+    assert weights_streamed("tiny")  # the default load_format, runai_streamer: no copy, no default loader
+
+
 def test_llm_streams_a_completion(llm):
     stream = llm.completions.create(
         model="tiny",

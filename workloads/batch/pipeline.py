@@ -143,7 +143,11 @@ def generate(good: Dataset, args: BatchJobArgs) -> Dataset:
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
     cpu = args.profile == "cpu"
-    engine = {"tensor_parallel_size": args.tensor_parallel_size, "pipeline_parallel_size": args.pipeline_parallel_size}
+    engine = {
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "pipeline_parallel_size": args.pipeline_parallel_size,
+        "load_format": args.load_format,  # streamed: Ray Data LLM copies only the config and tokenizer
+    }
     small = {"num_cpus": 0.1}
     config = vLLMEngineProcessorConfig(
         model_source=args.model_source,

@@ -18,6 +18,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         "tensor_parallel_size": model.tensor_parallel_size,
         "pipeline_parallel_size": model.pipeline_parallel_size,
         "max_num_seqs": model.max_num_seqs,  # what the stack's fit check reserved KV cache for
+        "load_format": model.load_format,  # streamed: Ray Serve LLM hands vLLM the gs:// prefix itself
         # A request that sets no max_tokens gets the limit (vLLM takes the least of this and the context left).
         "override_generation_config": {"max_new_tokens": app.limits.max_output_tokens},
     }
@@ -37,7 +38,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
     source = model.model_source
-    if source.startswith(("gs://", "s3://")):  # Ray Serve LLM mirrors bucket weights to the node
+    if source.startswith(("gs://", "s3://")):  # a bucket: Ray Serve LLM copies it to the node, or streams it
         source = {"bucket_uri": source}
     return LLMConfig(
         model_loading_config={"model_id": model.model_id, "model_source": source},
