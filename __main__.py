@@ -11,6 +11,7 @@ from components.bootstrap_identity import CiIdentity
 from components.bootstrap_state import StateBackend
 from components.cluster import Cluster
 from components.dashboard import TeamDashboard
+from components.ladders import CapacityLadder
 from components.network import Network
 from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
@@ -40,7 +41,11 @@ def platform(cfg: config.PlatformStack) -> None:
     platform_plan = plan.platform(cfg)
     network = Network(cfg.prefix, cfg.cluster.region, cfg.network, cfg.cluster.gateway_api)
     cluster = Cluster(cfg.prefix, cfg.project, cfg.cluster, network)
-    pools = [GpuNodePool(cfg.prefix, pool.config, cluster) for pool in platform_plan.pools]
+    pools = [GpuNodePool(cfg.prefix, pool.config, pool.compute_class, cluster) for pool in platform_plan.pools]
+    by_name = {pool.config.name: pool.node_pool.name for pool in pools}
+    for ladder in cfg.ladders:
+        ladder_pools = [by_name[name] for name in ladder.pools]
+        CapacityLadder(cfg.prefix, ladder, ladder_pools, pulumi.ResourceOptions(provider=cluster.provider))
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
     RayImages(cfg, bucket.bucket)
     if cfg.pulled_ray_image != cfg.ray_image:  # a Docker Hub base, mirrored for the image's build

@@ -86,6 +86,15 @@ class RolloutCapacity(Model):
     workers_possible: int = Field(description="what the pools and the quota can run (each cluster has its own max)")
 
 
+class TierCost(Model):
+    """One rung of the pools a workload's workers may use (a ladder's order), at its own price."""
+
+    pool: str
+    machine_type: str
+    provisioning: str
+    gpu_cost_per_hour: Range | None = Field(description="min and possible workers, all on this pool's nodes")
+
+
 class WorkloadCapacity(Model):
     path: str = Field(description="services[i] or jobs[i]")
     name: str
@@ -96,6 +105,7 @@ class WorkloadCapacity(Model):
     workers_possible: int
     limits: list[str] = Field(description="what caps the workers that can run")
     gpu_cost_per_hour: Range | None = Field(description="its workers' share of GPU nodes, min and possible workers")
+    tiers: list[TierCost] = Field([], description="per pool it may use, in the ladder's order: the same, at its price")
     models: list[ModelFit] = []
     rollout: RolloutCapacity | None = Field(None, description="a service's: what a new RayCluster beside it needs")
     cold_start: ColdStart | None = Field(None, description="a new replica's time to serve on a new node, by phase")
@@ -274,6 +284,20 @@ def workload_capacity(
         workersPossible=possible,
         limits=[f"{what}: {n}" for what, n in limits.items()],
         gpuCostPerHour=None if price is None else Range(min=round(fewest * price, 2), max=round(possible * price, 2)),
+        tiers=[
+            TierCost(
+                pool=pool.name,
+                machineType=pool.machine_type,
+                provisioning=pool.provisioning,
+                gpuCostPerHour=None
+                if pool.gpu_hour_price is None
+                else Range(
+                    min=round(fewest * per_worker * pool.gpu_hour_price, 2),
+                    max=round(possible * per_worker * pool.gpu_hour_price, 2),
+                ),
+            )
+            for pool in placement.pools
+        ],
         models=fits,
         rollout=rollout,
     )

@@ -30,7 +30,7 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, **extra) 
         "workload_metadata_config": {"mode": "GKE_METADATA"},
         "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
         "image_type": "COS_CONTAINERD",  # image streaming needs it
-        # Streams images in Artifact Registry (the platform's mirror) instead of pulling them whole;
+        # Streams images in Artifact Registry (the platform's Ray image) instead of pulling them whole;
         # others are pulled as without it (cloud.google.com/kubernetes-engine/docs/how-to/image-streaming).
         "gcfs_config": {"enabled": True},
         "metadata": {"disable-legacy-endpoints": "true"},

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from components.config import ConfigError, GpuClaim
 from components.config.alerting import Alerts
 from components.config.base import Model, key_path
-from components.config.platform import AcceleratorType, GpuMode
+from components.config.platform import AcceleratorType, GpuMode, Provisioning
 from components.config.tenants import Tenant
 
 KUBECONFIG = "kubeconfig"  # secret: team stacks build their Kubernetes provider from it
@@ -31,11 +31,12 @@ class GpuPoolExport(Export):
     gpus_per_node: int = Field(description="GPUs per node")
     machine_type: str = Field(description="machine type")
     gpu_mode: GpuMode = Field(description="dra or device-plugin")
-    spot: bool = Field(description="Spot VMs")
+    provisioning: Provisioning = Field(description="how its VMs are obtained: on-demand, spot, flex-start, reservation")
+    compute_class: str | None = Field(None, description="the ladder (GKE ComputeClass) it is in, if any")
     zones: list[str] = Field(description="zones of its nodes ([]: the cluster's)")
     min_nodes: int = Field(description="fewest nodes (autoscaling, all zones)")
     max_nodes: int = Field(description="most nodes (autoscaling, all zones)")
-    node_price: float | None = Field(None, description="estimated USD per hour of a node, spot or not as the pool runs")
+    node_price: float | None = Field(None, description="estimated USD per hour of a node, as the pool is provisioned")
 
     @property
     def gpu_hour_price(self) -> float | None:

@@ -60,6 +60,10 @@ DRA_LABELS = {
 # Only pods that tolerate GPUs land on GPU nodes (GKE applies the same taint to device-plugin pools).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}  # node pools (GCP API)
 GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}  # pods
+# A custom ComputeClass (a ladder): the label and taint its manually created pools must carry, and
+# what a pod selects it by (cloud.google.com/kubernetes-engine/docs/concepts/about-custom-compute-classes).
+COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
+COMPUTE_CLASS_API = "cloud.google.com/v1"
 DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
 DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config
 GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart

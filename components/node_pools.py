@@ -5,17 +5,48 @@ import pulumi_gcp as gcp
 
 from components.cluster import Cluster, autoscaling, node_config
 from components.config import GpuNodePool as GpuNodePoolConfig
-from components.conventions import DRA_LABELS, GPU_MODE_LABEL, GPU_TAINT, POOL_LABEL
+from components.conventions import COMPUTE_CLASS_LABEL, DRA_LABELS, GPU_MODE_LABEL, GPU_TAINT, POOL_LABEL
+
+
+def provisioning(pool: GpuNodePoolConfig) -> tuple[dict, dict]:
+    """(node_config settings, management) of the pool's provisioning model."""
+    if pool.provisioning == "spot":
+        return {"spot": True}, {}
+    if pool.provisioning == "flex-start":
+        # As GKE's documented flex-start pools are made (`--flex-start --reservation-affinity=none
+        # --no-enable-autorepair`, cloud.google.com/kubernetes-engine/docs/concepts/dws).
+        return {"flex_start": True, "reservation_affinity": {"consume_reservation_type": "NO_RESERVATION"}}, {
+            "auto_repair": False
+        }
+    if pool.provisioning == "reservation":
+        affinity = {
+            "consume_reservation_type": "SPECIFIC_RESERVATION",
+            "key": "compute.googleapis.com/reservation-name",
+            "values": [pool.reservation],
+        }
+        return {"reservation_affinity": affinity}, {}
+    return {}, {}
 
 
 class GpuNodePool(pulumi.ComponentResource):
     def __init__(
-        self, prefix: str, pool: GpuNodePoolConfig, cluster: Cluster, opts: pulumi.ResourceOptions | None = None
+        self,
+        prefix: str,
+        pool: GpuNodePoolConfig,
+        compute_class: str | None,
+        cluster: Cluster,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         name = f"{prefix}-{pool.name}"
         super().__init__("rayplane:platform:GpuNodePool", name, None, opts)
         dra = pool.gpu_mode == "dra"
         self.config = pool
+        settings, management = provisioning(pool)
+        # A ladder's pool carries its ComputeClass's label and taint (GKE's requirement for manually created pools).
+        in_class = {COMPUTE_CLASS_LABEL: compute_class} if compute_class else {}
+        class_taint = (
+            [{"key": COMPUTE_CLASS_LABEL, "value": compute_class, "effect": "NO_SCHEDULE"}] if compute_class else []
+        )
 
         # No explicit name: Pulumi's auto-name lets a replacement pool come up before the old one goes.
         self.node_pool = gcp.container.NodePool(
@@ -25,11 +56,11 @@ class GpuNodePool(pulumi.ComponentResource):
             node_locations=pool.zones or None,
             # GPUs are scarce: "ANY" takes capacity in whichever zone has it.
             autoscaling=autoscaling(pool.autoscaling.min_nodes, pool.autoscaling.max_nodes, location_policy="ANY"),
-            management={"auto_repair": True, "auto_upgrade": True},
+            management={"auto_repair": True, "auto_upgrade": True, **management},
             node_config=node_config(
                 cluster.node_service_account.email,
                 pool.machine_type,
-                spot=pool.spot,
+                **settings,
                 disk_size_gb=pool.disk_size_gb,
                 disk_type="pd-ssd",  # image and model weights load from the boot disk
                 guest_accelerators=[
@@ -42,8 +73,13 @@ class GpuNodePool(pulumi.ComponentResource):
                         },
                     }
                 ],
-                labels={POOL_LABEL: pool.name, GPU_MODE_LABEL: pool.gpu_mode, **(DRA_LABELS if dra else {})},
-                taints=[GPU_TAINT],
+                labels={
+                    POOL_LABEL: pool.name,
+                    GPU_MODE_LABEL: pool.gpu_mode,
+                    **(DRA_LABELS if dra else {}),
+                    **in_class,
+                },
+                taints=[GPU_TAINT, *class_taint],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

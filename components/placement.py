@@ -31,6 +31,11 @@ class Placement:
         return [pool.name for pool in self.pools]
 
     @property
+    def compute_class(self) -> str | None:
+        """The ladder its pools are in (the platform keeps a profile's pools within one ladder or none)."""
+        return self.pools[0].compute_class
+
+    @property
     def claim_template(self) -> str | None:
         return self.profile.name if self.profile else None
 

@@ -42,6 +42,7 @@ class PoolPlan:
     """A GPU node pool, its price and its Kueue ClusterQueue."""
 
     config: GpuNodePool
+    compute_class: str | None  # the ladder it is in (a GKE ComputeClass); None: in none
     node_price: float | None  # USD per hour of a node (components/pricing.py); None: unknown
     cluster_queue: str | None  # its ClusterQueue, and the ResourceFlavor of its nodes; None without Kueue
     queue_quota: KueueQueue | None  # that queue's quota: config overrides, else the pool at maxNodes
@@ -73,7 +74,8 @@ class PlatformPlan:
                 gpusPerNode=pool.config.accelerator_count,
                 machineType=pool.config.machine_type,
                 gpuMode=pool.config.gpu_mode,
-                spot=pool.config.spot,
+                provisioning=pool.config.provisioning,
+                computeClass=pool.compute_class,
                 zones=pool.config.zones,
                 minNodes=pool.config.autoscaling.min_nodes,
                 maxNodes=pool.config.autoscaling.max_nodes,
@@ -117,6 +119,7 @@ def platform(config: PlatformStack) -> PlatformPlan:
     pools = tuple(
         PoolPlan(
             config=pool,
+            compute_class=ladder.name if (ladder := config.ladder_of(pool.name)) else None,
             node_price=node_price(config, pool),
             cluster_queue=f"{config.prefix}-{pool.name}" if kueue else None,
             queue_quota=_queue_quota(config, pool) if kueue else None,

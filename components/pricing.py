@@ -3,7 +3,12 @@
 Prices are per region, per machine type with the GPUs it carries (G2, A2, A3) or per attached GPU
 (N1 + T4, added to the N1 machine's price). A platform's `pricing` overrides them (negotiated
 rates, other regions, current Spot prices). Committed-use and sustained-use discounts, disks,
-network and the system pool are not included.
+network and the system pool are not included. By provisioning model: Spot at its table price;
+flex-start at the on-demand price unless `pricing` says (Dynamic Workload Scheduler publishes
+"discounts of up to 53% off of on-demand pricing", cloud.google.com/batch/docs/release-notes, and
+discounts only A2, A3, A4 and H4D's GPUs, cloud.google.com/compute/docs/instances/about-flex-start-vms:
+no list price per machine type is recorded here); a reservation at the on-demand price (its VMs are
+paid for whether pods run on them or not).
 """
 
 from components.config.platform import GpuNodePool, NodePrice, PlatformStack
@@ -50,28 +55,38 @@ PRICES: dict[str, dict[str, NodePrice]] = {
 }
 
 
-def _lookup(cfg: PlatformStack, key: str, spot: bool) -> float | None:
+# The price each provisioning model pays, by NodePrice's key (flex-start's falls back to on-demand's).
+PRICED_AS = {"on-demand": "onDemand", "spot": "spot", "flex-start": "flexStart", "reservation": "onDemand"}
+
+
+def _lookup(cfg: PlatformStack, key: str, provisioning: str) -> float | None:
     table = PRICES.get(cfg.cluster.region, {}).get(key, NodePrice())
     given = cfg.pricing.get(key, NodePrice())
-    on_demand = given.on_demand if given.on_demand is not None else table.on_demand
-    spot_price = given.spot if given.spot is not None else table.spot
-    return spot_price if spot else on_demand
+
+    def price(field: str) -> float | None:
+        return next((p for p in (getattr(given, field), getattr(table, field)) if p is not None), None)
+
+    if provisioning == "spot":
+        return price("spot")
+    if provisioning == "flex-start" and (flex_start := price("flex_start")) is not None:
+        return flex_start
+    return price("on_demand")
 
 
 def node_price(cfg: PlatformStack, pool: GpuNodePool) -> float | None:
     """USD per hour of one node of `pool` with its GPUs, or None where no price is known."""
-    machine = _lookup(cfg, pool.machine_type, pool.spot)
+    machine = _lookup(cfg, pool.machine_type, pool.provisioning)
     if ACCELERATORS[pool.accelerator].gpus_per_machine:  # the machine type's price includes its GPUs
         return machine
-    gpu = _lookup(cfg, pool.accelerator, pool.spot)
+    gpu = _lookup(cfg, pool.accelerator, pool.provisioning)
     return None if machine is None or gpu is None else machine + pool.accelerator_count * gpu
 
 
 def missing(cfg: PlatformStack, pool: GpuNodePool) -> str:
     """What to set for a pool whose price is unknown."""
-    kind = "Spot" if pool.spot else "on-demand"
     keys = [pool.machine_type]
     if not ACCELERATORS[pool.accelerator].gpus_per_machine:
         keys.append(pool.accelerator)
-    settings = " and ".join(f"pricing.{key}.{'spot' if pool.spot else 'onDemand'}" for key in keys)
+    settings = " and ".join(f"pricing.{key}.{PRICED_AS[pool.provisioning]}" for key in keys)
+    kind = "Spot" if pool.provisioning == "spot" else "on-demand"
     return f"no {kind} price for {pool.name}'s {' + '.join(keys)} in {cfg.cluster.region}: set {settings}"

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.conventions import (
+    COMPUTE_CLASS_LABEL,
     DEVICE_PLUGIN_GPU,
     GPU_CLAIM,
     GPU_TOLERATION,
@@ -93,6 +94,11 @@ def cluster_spec(
         "tolerations": [GPU_TOLERATION],
         "containers": [container],
     }
+    if ladder := placement.compute_class:  # GKE adds nodes in the ladder's order, and moves pods back up it
+        pod["nodeSelector"] = {COMPUTE_CLASS_LABEL: ladder}
+        pod["tolerations"].append(
+            {"key": COMPUTE_CLASS_LABEL, "operator": "Equal", "value": ladder, "effect": "NoSchedule"}
+        )
     if claim:
         container["resources"]["claims"] = [{"name": GPU_CLAIM}]
         pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": claim}]

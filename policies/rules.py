@@ -239,7 +239,10 @@ def team_within_its_grant(resources: list[Resource]) -> list[tuple[str, str]]:
 def spot_for_batch_pools(resource: Resource) -> list[str]:
     if resource.type != NODE_POOL or not _get(resource.props, "nodeConfig", "guestAccelerators"):
         return []
-    if _get(resource.props, "autoscaling", "totalMinNodeCount") == 0 and not _get(resource.props, "nodeConfig", "spot"):
+    config = _get(resource.props, "nodeConfig") or {}
+    reserved = _get(config, "reservationAffinity", "consumeReservationType") == "SPECIFIC_RESERVATION"
+    on_demand = not (config.get("spot") or config.get("flexStart") or reserved)
+    if _get(resource.props, "autoscaling", "totalMinNodeCount") == 0 and on_demand:
         return ["a GPU pool that scales to zero, as batch pools do, on on-demand VMs: Spot VMs cost far less"]
     return []
 

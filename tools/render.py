@@ -366,6 +366,13 @@ def _capacity_lines(report: dict) -> list[str]:
             f" {needed['min']}-{needed['max']} workers of {w['gpusPerWorker']} GPU(s) from {w['gpuSource']}"
             f" ({w['workersPossible']} can run); GPUs {_usd(cost['min'])}-{_usd(cost['max'])}/h"
         )
+        if len(w.get("tiers", [])) > 1:
+            tiers = [
+                f"{t['pool']} {t['provisioning']} {_usd((t['gpuCostPerHour'] or {}).get('min'))}-"
+                f"{_usd((t['gpuCostPerHour'] or {}).get('max'))}"
+                for t in w["tiers"]
+            ]
+            lines.append(f"    by tier: {', '.join(tiers)} /h")
         if (r := w.get("rollout")) and r["surgeWorkers"]:
             lines.append(
                 f"    rollout ({r['strategy']}): +{r['surgeWorkers']} worker(s), {r['surgeGpus']} GPU(s),"
@@ -396,7 +403,8 @@ def summary(result: Render) -> str:
     lines += [f"  {n:3d} {t}" for t, n in sorted(counts.items())]
     for pool in result.outputs.get("gpuNodePools", []):
         size = f"{pool['gpusPerNode']}x {pool['accelerator']} on {pool['machineType']}"
-        lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}{', spot' if pool['spot'] else ''}")
+        ladder = f", ladder {pool['computeClass']}" if pool.get("computeClass") else ""
+        lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}, {pool['provisioning']}{ladder}")
     if "namespace" in result.outputs:
         lines.append(f"  team namespace: {result.outputs['namespace']}")
         for kind in ("RayService", "RayJob"):

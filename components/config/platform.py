@@ -20,6 +20,8 @@ MIN_DRA_VERSION = (1, 34)  # resource.k8s.io/v1 is GA from 1.34; GKE's DRA suppo
 GKE_NODE_POOL_NAME_MAX = 40
 PULUMI_SUFFIX_LEN = 8  # auto-naming appends "-" + 7 random characters
 MACHINE_TYPE = r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$"  # a Compute Engine machine type: <series>-<shape>[-<size>]
+RESERVATION = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"  # a Compute Engine resource name
+Provisioning = Literal["on-demand", "spot", "flex-start", "reservation"]
 K8S_VERSION = re.compile(r"^1\.(\d+)(\.\d+(-gke\.\d+)?)?$")
 
 AcceleratorType = Literal[tuple(ACCELERATORS)]  # type: ignore[valid-type]
@@ -200,7 +202,15 @@ class GpuNodePool(Model):
     gpu_mode: GpuMode = Field(
         "dra", description="`dra`: the NVIDIA DRA driver hands out GPUs; `device-plugin`: `nvidia.com/gpu` limits"
     )
-    spot: bool = Field(False, description="Spot VMs")
+    provisioning: Provisioning = Field(
+        "on-demand",
+        description="how its VMs are obtained: `on-demand`; `spot` (Spot VMs: cheaper, preemptible); `flex-start`"
+        " (Dynamic Workload Scheduler: a VM when capacity frees up, for at most seven days; minNodes 0);"
+        " `reservation` (the Compute Engine reservation `reservation` names)",
+    )
+    reservation: str | None = Field(
+        None, pattern=RESERVATION, description="provisioning reservation: the specific reservation its VMs consume"
+    )
     autoscaling: Autoscaling = Field(Autoscaling(), description="node counts")
     zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
     disk_size_gb: int = Field(
@@ -225,6 +235,28 @@ class GpuNodePool(Model):
         if err := gpu_count_error(accelerator, machine_type, count):
             raise ValueError(err)
         return count
+
+    @model_validator(mode="after")
+    def _provisioning(self) -> "GpuNodePool":
+        if (self.provisioning == "reservation") != (self.reservation is not None):
+            raise ValueError("reservation: set it exactly when provisioning is reservation")
+        if self.provisioning == "flex-start" and self.autoscaling.min_nodes:
+            # A flex-start VM runs for at most seven days (cloud.google.com/compute/docs/instances/
+            # about-flex-start-vms).
+            raise ValueError(
+                "autoscaling.minNodes: a flex-start pool holds no nodes (each lasts at most seven days): 0"
+            )
+        return self
+
+
+class Ladder(Model):
+    """A capacity ladder: GPU pools tried in priority order when a node is added, and moved back to
+    the first that has capacity (a GKE custom ComputeClass over the pools, with active migration)."""
+
+    name: Name(30) = Field(description="its name: the ComputeClass the pools and the pods that may use them carry")
+    pools: list[str] = Field(
+        min_length=2, description="GPU pools, most preferred first, of one accelerator and GPU mode"
+    )
 
 
 REFUSED_SHARING = {
@@ -349,6 +381,9 @@ class NodePrice(Model):
 
     on_demand: float | None = Field(None, ge=0, description="on-demand USD per hour")
     spot: float | None = Field(None, ge=0, description="Spot USD per hour")
+    flex_start: float | None = Field(
+        None, ge=0, description="flex-start USD per hour (default: the on-demand price, an upper bound)"
+    )
 
 
 class Addons(Model):
@@ -418,6 +453,9 @@ class PlatformStack(Model):
     network: Network = Field(Network(), description="the VPC's ranges")
     node_pools: list[GpuNodePool] = Field([], description="GPU node pools")
     gpu_profiles: list[GpuProfile] = Field([], description="GPU profiles that team stacks claim GPUs with (dra pools)")
+    ladders: list[Ladder] = Field(
+        [], description="capacity ladders: pools tried in order, e.g. reservation, on-demand, flex-start, Spot"
+    )
     addons: Addons = Field(Addons(), description="cluster add-ons")
     tenants: list[Tenant] = Field(
         [], description="the teams this platform serves, and what each team stack may use (its grant)"
@@ -473,9 +511,15 @@ class PlatformStack(Model):
         return [pool for pool in self.node_pools if pool.gpu_mode == "dra"]
 
     def profile_pools(self, profile: GpuProfile) -> list[GpuNodePool]:
-        """The pools that can satisfy `profile` (restricted to profile.pools when given)."""
+        """The pools that can satisfy `profile` (restricted to profile.pools when given), a ladder's in its order."""
         candidates = [p for p in self.node_pools if not profile.pools or p.name in profile.pools]
-        return [pool for pool in candidates if profile.unfit(pool) is None]
+        fit = [pool for pool in candidates if profile.unfit(pool) is None]
+
+        def rank(pool: GpuNodePool) -> int:
+            ladder = self.ladder_of(pool.name)
+            return ladder.pools.index(pool.name) if ladder else 0
+
+        return sorted(fit, key=rank)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "PlatformStack":
@@ -510,7 +554,7 @@ class PlatformStack(Model):
                     f"cluster.kubernetesVersion: {path} uses gpuMode dra, which needs Kubernetes >= "
                     f"{'.'.join(map(str, MIN_DRA_VERSION))}, got {self.cluster.kubernetes_version}"
                 )
-        errors += self._profile_errors() + self._kueue_errors() + self._driver_errors()
+        errors += self._profile_errors() + self._ladder_errors() + self._kueue_errors() + self._driver_errors()
         device_plugin = {pool.name for pool in self.node_pools if pool.gpu_mode == "device-plugin"}
         errors += registry_errors(self.tenants, self.prefix, {p.name for p in self.gpu_profiles}, device_plugin)
         errors += alerts_errors(self.alerting, "alerting", self.secrets)
@@ -541,6 +585,38 @@ class PlatformStack(Model):
             if not self.profile_pools(profile) and not any(e.startswith(f"{path}.pools") for e in errors):
                 reasons = "; ".join(profile.unfit(p) for p in self.node_pools) or "there are no GPU node pools"
                 errors.append(f"{path}: no node pool can satisfy it ({reasons})")
+        return errors
+
+    def ladder_of(self, pool: str) -> Ladder | None:
+        return next((ladder for ladder in self.ladders if pool in ladder.pools), None)
+
+    def _ladder_errors(self) -> list[str]:
+        """Pools of one ladder each, alike in what a pod asks of them; profiles inside one ladder or none
+        (a pod selects one ComputeClass; GKE associates a node pool with one)."""
+        errors, pools, seen = [], {pool.name: pool for pool in self.node_pools}, {}
+        for i, ladder in enumerate(self.ladders):
+            path = f"ladders[{i}]"
+            if ladder.name in {other.name for other in self.ladders[:i]}:
+                errors.append(f"{path}.name: {ladder.name!r} is already used by another ladder")
+            for j, name in enumerate(ladder.pools):
+                if name not in pools:
+                    errors.append(f"{path}.pools[{j}]: no node pool named {name!r}")
+                elif name in seen:
+                    errors.append(f"{path}.pools[{j}]: {name} is already in ladder {seen[name]} (a pool has one class)")
+                seen.setdefault(name, ladder.name)
+            kinds = {(pools[n].accelerator, pools[n].gpu_mode) for n in ladder.pools if n in pools}
+            if len(kinds) > 1:
+                found = ", ".join(
+                    f"{n}: {pools[n].accelerator} {pools[n].gpu_mode}" for n in ladder.pools if n in pools
+                )
+                errors.append(f"{path}.pools: a ladder's pools offer one GPU the same way; got {found}")
+        for i, profile in enumerate(self.gpu_profiles):
+            classes = {seen.get(pool.name) for pool in self.profile_pools(profile)}
+            if len(classes) > 1:
+                errors.append(
+                    f"gpuProfiles[{i}]: its pools are in ladders {sorted(c or '(none)' for c in classes)}; a pod can"
+                    " select one ComputeClass: set gpuProfiles[].pools within one ladder, or outside all"
+                )
         return errors
 
     def _driver_errors(self) -> list[str]:

@@ -162,7 +162,7 @@ def test_kueue_is_pinned_ordered_after_kuberay_and_queues_after_kueue():
 
 def test_a_cluster_queue_per_gpu_pool_with_quotas():
     queues = {r["inputs"]["metadata"]["name"]: r["inputs"]["spec"] for r in rendered("prod").of_type(CLUSTER_QUEUE)}
-    assert set(queues) == {"rayplane-prod-l4", "rayplane-prod-a100", "rayplane-prod-h100"}
+    assert set(queues) == {f"rayplane-prod-{pool}" for pool in ("l4", "l4-flex", "l4-spot", "a100", "h100")}
 
     def quotas(queue, flavor):
         [group] = queues[queue]["resourceGroups"]

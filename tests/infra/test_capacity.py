@@ -200,8 +200,9 @@ def test_a_maximum_autoscaling_cannot_reach_is_a_warning_with_the_numbers():
     result = render_values("search-prod", values)
     warning = (
         "services[1]: autoscaling can never reach its maximum (12 x 0.5 GPU), which needs 6 worker(s) of 1 GPU(s)"
-        " from l4-shared; at most 4 can run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less"
-        " the other workloads' 5: 11)"  # chat's 2 x 2 GPUs, reindex's 1 (queued: the one GPU its actor needs)
+        " from l4-shared; at most 4 can run (workers.replicas.max: 4; l4+l4-flex+l4-spot at maxNodes 20: 48;"
+        " team.quota.gpus 16 less the other workloads' 5: 11)"
+        # the other workloads: chat's 2 x 2 GPUs, reindex's 1 (queued: the one GPU its actor needs)
     )
     assert besides_standing(result.warnings) == [warning]
     assert besides_standing(result.outputs["capacity"]["warnings"]) == [warning]
@@ -250,8 +251,8 @@ def test_spot_pools_and_attached_gpus_are_priced_as_they_run():
 def test_config_prices_override_the_table_and_unknown_ones_warn():
     values = stack_values("prod")
     values["rayplane:pricing"] = {"g2-standard-24": {"onDemand": 1.5}}
-    values["rayplane:nodePools"][2]["machineType"] = "a3-highgpu-4g"  # not in the table
-    values["rayplane:nodePools"][2]["acceleratorCount"] = 4
+    values["rayplane:nodePools"][4]["machineType"] = "a3-highgpu-4g"  # not in the table
+    values["rayplane:nodePools"][4]["acceleratorCount"] = 4
     result = render_values("prod", values)
     pools = {p["name"]: p for p in result.outputs["capacity"]["pools"]}
     assert pools["l4"]["nodePrice"] == 1.5 and pools["h100"]["costPerHour"] is None
@@ -261,6 +262,8 @@ def test_config_prices_override_the_table_and_unknown_ones_warn():
     # the exports carry the price team stacks cost their workloads with
     assert {p["name"]: p.get("nodePrice") for p in result.outputs["gpuNodePools"]} == {
         "l4": 1.5,
+        "l4-flex": 4.0016,  # flex-start: at the on-demand price unless pricing says
+        "l4-spot": 0.8003,  # Spot: the table's Spot price, not the on-demand override
         "a100": 3.6734,
         "h100": None,
     }
@@ -295,6 +298,7 @@ def test_render_shows_capacity_in_its_summary_and_resources_json(tmp_path, capsy
         "qwen2.5-14b bf16 on nvidia-l4 at TP=2: 13.69 GiB weights, KV 4.5 of 5.55 GiB free per GPU;"
         " decode >= 49 ms/token" in out
     )
-    assert "quota: 16 GPUs, up to $16.01/h, 8% of the platform's maximum" in out
+    assert "quota: 16 GPUs, up to $16.01/h, 7% of the platform's maximum" in out
+    assert "by tier: l4 on-demand $4.00-$8.00, l4-flex flex-start $4.00-$8.00, l4-spot spot $1.60-$3.20 /h" in out
     written = json.loads((tmp_path / "search-prod" / "resources.json").read_text())
     assert written["capacity"] == rendered("search-prod").outputs["capacity"]

@@ -44,7 +44,7 @@ def test_valid_config_gets_defaults_from_the_models():
     cfg = parse(PLATFORM)
     l4, t4 = cfg.node_pools
     assert (l4.accelerator_count, t4.accelerator_count) == (2, 1)  # g2-standard-24 carries 2; N1 default 1
-    assert l4.gpu_mode == "dra" and not l4.spot and l4.autoscaling.min_nodes == 0
+    assert l4.gpu_mode == "dra" and l4.provisioning == "on-demand" and l4.autoscaling.min_nodes == 0
     assert cfg.cluster.deletion_protection is True
     assert cfg.cluster.control_plane.public_endpoint is False
     assert cfg.cluster.region == "us-central1" and cfg.cluster.kubernetes_version == "1.34"

@@ -6,7 +6,7 @@ import pytest
 from components import contract
 from components.config import ConfigError
 from components.contract import PlatformExports
-from tests.infra.conftest import PLATFORM_STACKS, rendered
+from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
 
 
 @pytest.mark.parametrize("stack", PLATFORM_STACKS)
@@ -22,9 +22,11 @@ def test_platform_outputs_are_the_contract_and_nothing_else(stack):
 
 
 def test_profiles_export_the_pools_they_resolved_to_not_the_config_restriction():
-    profiles = {p["name"]: p for p in rendered("prod").outputs["gpuProfiles"]}
-    # l4-x2 names no pools in config: it resolves to every dra pool with 2 GPUs per node
-    assert profiles["l4-x2"]["eligiblePools"] == ["l4"]
+    values = stack_values("prod")
+    del values["rayplane:gpuProfiles"][1]["pools"]  # l4-x2
+    profiles = {p["name"]: p for p in render_values("prod", values).outputs["gpuProfiles"]}
+    # l4-x2 names no pools now: it resolves to every dra pool with 2 GPUs per node or more
+    assert profiles["l4-x2"]["eligiblePools"] == ["l4", "l4-flex", "l4-spot"]
     assert profiles["a100-whole"]["eligiblePools"] == ["a100"]
     assert all("pools" not in p for p in profiles.values())
 

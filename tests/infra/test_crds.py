@@ -1,6 +1,7 @@
 """Every custom resource of every stack against its upstream CRD, strictly: KubeRay (RayService,
 RayJob), Kueue (ResourceFlavor, ClusterQueue, LocalQueue), Managed Prometheus (PodMonitoring,
-ClusterPodMonitoring). A kind without a pinned CRD fails the test instead of passing unchecked."""
+ClusterPodMonitoring, Rules, ClusterRules), GKE (ComputeClass). A kind without a pinned CRD fails the
+test instead of passing unchecked."""
 
 import jsonschema
 import pytest
@@ -37,6 +38,7 @@ def test_the_stacks_render_every_kind_the_crds_check():
         "ClusterPodMonitoring",
         "Rules",
         "ClusterRules",
+        "ComputeClass",
     }
 
 

@@ -728,7 +728,8 @@ TEAM = [
         {"services.1.args.autoscaling": {"min_replicas": 9, "max_replicas": 9}},
         [
             "services[1]: its minimum (9 x 0.5 GPU) needs 5 worker(s) of 1 GPU(s) from l4-shared, but at most 4 can"
-            " run (workers.replicas.max: 4; l4 at maxNodes 8: 16; team.quota.gpus 16 less the other workloads' 5: 11)"
+            " run (workers.replicas.max: 4; l4+l4-flex+l4-spot at maxNodes 20: 48; team.quota.gpus 16 less the other"
+            " workloads' 5: 11)"
         ],
     ),
     Case(

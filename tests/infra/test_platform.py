@@ -58,10 +58,10 @@ def test_cluster_uses_the_subnet_ranges_it_creates():
 
 def test_gpu_pools_carry_accelerators_taints_and_mode():
     pools = gpu_pools(rendered("prod"))
-    assert set(pools) == {"system", "l4", "a100", "h100"}
-    for name in ("l4", "a100", "h100"):
+    assert set(pools) == {"system", "l4", "l4-flex", "l4-spot", "a100", "h100"}
+    for name in ("l4", "l4-flex", "l4-spot", "a100", "h100"):
         node = pools[name]["nodeConfig"]
-        assert node["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+        assert node["taints"][0] == {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
         assert node["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
         assert "name" not in pools[name]  # auto-named: a replacement is created before the old pool goes
     l4 = pools["l4"]
@@ -132,7 +132,7 @@ def test_exports_for_team_stacks():
         "gpusPerNode": 1,
         "machineType": "a2-highgpu-1g",
         "gpuMode": "dra",
-        "spot": False,
+        "provisioning": "on-demand",
         "zones": ["us-central1-c"],
         "minNodes": 0,
         "maxNodes": 4,

@@ -53,7 +53,7 @@ def _gke_minor(stack: str) -> str:
 
 # Custom resources: KubeRay kinds are validated against the upstream CRDs; Kueue and Managed
 # Prometheus kinds are built from typed models (components/kueue.py, components/monitoring.py).
-CUSTOM_GROUPS = {"ray.io", "kueue.x-k8s.io", "monitoring.googleapis.com"}
+CUSTOM_GROUPS = {"ray.io", "kueue.x-k8s.io", "monitoring.googleapis.com", "cloud.google.com"}
 
 
 @pytest.mark.parametrize("stack", PLATFORM_STACKS + TEAM_STACKS)  # the bootstrap stack has no cluster

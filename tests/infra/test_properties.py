@@ -48,9 +48,11 @@ def gpu_pools(draw, index: int) -> dict:
     else:
         pool["machineType"] = "n1-standard-8"
         pool["acceleratorCount"] = draw(st.sampled_from(family.attachable_counts))
-    low = draw(st.integers(0, 2))
+    pool["provisioning"] = draw(st.sampled_from(["on-demand", "spot", "flex-start", "reservation"]))
+    if pool["provisioning"] == "reservation":
+        pool["reservation"] = f"r{index}"
+    low = 0 if pool["provisioning"] == "flex-start" else draw(st.integers(0, 2))  # flex-start holds no nodes
     pool["autoscaling"] = {"minNodes": low, "maxNodes": draw(st.integers(max(low, 1), 4))}
-    pool["spot"] = draw(st.booleans())
     return pool
 
 

@@ -930,8 +930,8 @@ VALID = [
     ("namespace-starts-with-a-digit", "dev", tenant(namespace="1ranking", serveClients=["2assistant"])),
     ("namespace-of-63", "dev", tenant(namespace="r" * 63)),
     # every machine type GKE offers with a supported GPU: A3 Edge carries 8 H100 80GB, as A3 High
-    ("a3-edge-h100", "prod", {"nodePools.2.machineType": "a3-edgegpu-8g"}),
-    ("a2-mega-a100", "prod", {"nodePools.1.machineType": "a2-megagpu-16g"}),
+    ("a3-edge-h100", "prod", {"nodePools.4.machineType": "a3-edgegpu-8g"}),
+    ("a2-mega-a100", "prod", {"nodePools.3.machineType": "a2-megagpu-16g"}),
     ("tenant-in-its-own-project", "dev", tenant(project="rayplane-ranking")),
     ("most-of-the-internet-is-not-all", "dev", {"cluster.controlPlane.authorizedNetworks.0.cidr": "0.0.0.0/1"}),
     ("batch-llm-that-fits", "search-dev", {"jobs.0.args": LLM_JOB}),

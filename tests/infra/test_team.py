@@ -48,9 +48,10 @@ def test_dra_worker_group_has_a_claim_and_tells_ray_its_gpus():
     [container] = pod["containers"]
     assert container["resources"]["claims"] == [{"name": "gpu"}]
     assert "nvidia.com/gpu" not in container["resources"]["limits"]
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["tolerations"][0] == {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     [term] = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert term["matchExpressions"] == [{"key": "rayplane.dev/pool", "operator": "In", "values": ["l4"]}]
+    pools = ["l4", "l4-flex", "l4-spot"]  # the L4 ladder (tests/infra/test_ladders.py)
+    assert term["matchExpressions"] == [{"key": "rayplane.dev/pool", "operator": "In", "values": pools}]
     assert (group["minReplicas"], group["maxReplicas"]) == (2, 4)
     head = cluster["headGroupSpec"]
     assert head["rayStartParams"]["num-gpus"] == "0"

@@ -14,7 +14,7 @@ import yaml
 from tests.infra import cel
 from tools.upstream import FOLDER
 
-CRD_FOLDERS = ("kuberay/crds", "kueue/crds", "gmp/crds")
+CRD_FOLDERS = ("kuberay/crds", "kueue/crds", "gmp/crds", "gke/crds")
 
 
 def path(relative: str) -> Path:
