@@ -68,8 +68,11 @@ DEPLOY_ROLES = {
     "gcp:monitoring/dashboard:Dashboard": "roles/monitoring.dashboardEditor",
     "gcp:artifactregistry/repository:Repository": "roles/artifactregistry.admin",
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": "roles/artifactregistry.admin",
-    # The Ray image's build after a platform's `up` (tools/image.py), run as the platform's builder.
+    # The Ray image's build for a platform's `up` (tools/image.py), run as the platform's builder:
+    # submitting it, gcloud's use of the project's APIs, and the build's log streamed into CI's.
     "image build": "roles/cloudbuild.builds.editor",
+    "image build's API use": "roles/serviceusage.serviceUsageConsumer",
+    "image build's log": "roles/logging.viewer",
     # Node pools run as the nodes' service account, the image's build as the builder: acting as them.
     "nodes": "roles/iam.serviceAccountUser",
     # The nodes' and the builder's project roles; conditioned below so that it can grant those only.

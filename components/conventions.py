@@ -63,6 +63,8 @@ GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSc
 # A custom ComputeClass (a ladder): the label and taint its manually created pools must carry, and
 # what a pod selects it by (cloud.google.com/kubernetes-engine/docs/concepts/about-custom-compute-classes).
 COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
+# What a DaemonSet that must reach every GPU node tolerates besides the GPU taint: any ladder's taint.
+COMPUTE_CLASS_TOLERATION = {"key": COMPUTE_CLASS_LABEL, "operator": "Exists", "effect": "NoSchedule"}
 COMPUTE_CLASS_API = "cloud.google.com/v1"
 DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
 DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config

@@ -87,16 +87,20 @@ class RayImages(pulumi.ComponentResource):
 def by_digest(platform: PlatformExports) -> PlatformExports:
     """The platform's exports with its Ray image pinned by digest, as Artifact Registry has the tag
     now: every pod of a deploy runs the same bytes, and a rollout shows when they change."""
-    host, project, repository_id, name_tag = platform.ray_image.split("/", 3)
-    location = host.removesuffix(f"-{ARTIFACT_REGISTRY_DOCKER}")
     try:
+        parts = platform.ray_image.split("/")
+        if len(parts) != 4 or not parts[0].endswith(f"-{ARTIFACT_REGISTRY_DOCKER}") or ":" not in parts[3]:
+            raise ValueError("not <region>-docker.pkg.dev/<project>/<repository>/ray:<tag>: deploy the platform first")
+        host, project, repository_id, name_tag = parts
         found = gcp.artifactregistry.get_docker_image(
-            location=location, project=project, repository_id=repository_id, image_name=name_tag
+            location=host.removesuffix(f"-{ARTIFACT_REGISTRY_DOCKER}"),
+            project=project,
+            repository_id=repository_id,
+            image_name=name_tag,
         )
     except Exception as exc:  # the provider's error says why (not built yet, no access)
         raise pulumi.RunError(
             f"the platform's rayImage {platform.ray_image} cannot be read from Artifact Registry ({exc}). Its"
-            " platform's deploy builds it after `pulumi up` (pulumi.yml; by hand: python -m tools.image <platform"
-            " stack> --build)"
+            " platform's deploy builds it (pulumi.yml; by hand: python -m tools.image <platform stack> --build)"
         ) from None
     return platform.model_copy(update={"ray_image": found.self_link})

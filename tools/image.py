@@ -1,9 +1,11 @@
 """The Ray image of a platform stack (components/image.py):
 
     python -m tools.image STACK            # its reference: <region>-docker.pkg.dev/<project>/<prefix>-images/ray:<tag>
-    python -m tools.image STACK --build    # build it with Cloud Build unless its tag is there (pulumi.yml, after `up`)
+    python -m tools.image STACK --build    # build it with Cloud Build unless its tag is there
 
-A team stack has no image of its own (it runs its platform's): --build says so and does nothing.
+pulumi.yml runs --build before a platform's `up`, so that the tag it exports is already there when
+its teams read it, and again after (a first `up` makes the repository). Until the repository exists
+--build says so and does nothing; a team stack has no image of its own (it runs its platform's).
 """
 
 import argparse
@@ -23,9 +25,19 @@ def parse_platform(config: dict) -> PlatformStack | None:
     return cfg if isinstance(cfg, PlatformStack) else None
 
 
-def commands(cfg: PlatformStack) -> tuple[list[str], list[str]]:
-    """(the check that the tag is there, the build that pushes it) as gcloud commands."""
+def commands(cfg: PlatformStack) -> tuple[list[str], list[str], list[str]]:
+    """(the check that the repository is there, that the tag is, the build that pushes it) as gcloud commands."""
     reference = image.reference(cfg)
+    repository = [
+        "gcloud",
+        "artifacts",
+        "repositories",
+        "describe",
+        image.repository(cfg),
+        f"--project={cfg.project}",
+        f"--location={cfg.cluster.region}",
+        "--format=value(name)",
+    ]
     exists = ["gcloud", "artifacts", "docker", "images", "describe", reference, "--format=value(image_summary.digest)"]
     build = [
         "gcloud",
@@ -39,7 +51,11 @@ def commands(cfg: PlatformStack) -> tuple[list[str], list[str]]:
         f"--service-account=projects/{cfg.project}/serviceAccounts/{image.builder_email(cfg)}",
         f"--gcs-source-staging-dir=gs://{cfg.workload_bucket}/{image.STAGING}/source",
     ]
-    return exists, build
+    return repository, exists, build
+
+
+def _succeeds(command: list[str]) -> bool:
+    return subprocess.run(command, capture_output=True, text=True).returncode == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     print(image.reference(cfg))
     if not args.build:
         return 0
-    exists, build = commands(cfg)
-    if subprocess.run(exists, capture_output=True, text=True).returncode == 0:
+    repository, exists, build = commands(cfg)
+    if not _succeeds(repository):
+        print(f"no repository {image.repository(cfg)} yet: the platform's `pulumi up` makes it", file=sys.stderr)
+        return 0
+    if _succeeds(exists):
         print("already built (tags are immutable: the same tag is the same image)", file=sys.stderr)
         return 0
     print(f"+ {shlex.join(build)}", file=sys.stderr)

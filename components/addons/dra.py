@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components.addons.kit import AddOn, Chart
 from components.config import Model, PlatformStack
 from components.conventions import (
+    COMPUTE_CLASS_TOLERATION,
     DRA_DRIVER_NAMESPACE,
     DRA_LABELS,
     GPU_MODE_LABEL,
@@ -38,7 +39,7 @@ DRA_NODES = node_affinity({GPU_MODE_LABEL: ["dra"]})
 class KubeletPluginValues(Model):
     # GKE admits system-node-critical pods only in kube-system (a ResourceQuota elsewhere).
     priority_class_name: str = ""
-    tolerations: list[dict] = [GPU_TOLERATION]
+    tolerations: list[dict] = [GPU_TOLERATION, COMPUTE_CLASS_TOLERATION]  # a ladder's pools: claims need it there
     affinity: dict = DRA_NODES
 
 

@@ -8,7 +8,7 @@ from components import addons, conventions, versions
 from components.addons import kuberay, kueue
 from components.addons.kit import AddOn
 from components.config import GpuProfile
-from components.conventions import DRA_LABELS, GPU_TOLERATION
+from components.conventions import COMPUTE_CLASS_TOLERATION, DRA_LABELS, GPU_TOLERATION
 from components.gpu_profiles import claim_template_spec
 from tests.infra.conftest import PLATFORM_STACKS, render_values, rendered, stack_values
 
@@ -40,7 +40,7 @@ def test_dra_driver_runs_only_on_dra_gpu_pools():
     assert dra_values["nvidiaDriverRoot"] == "/home/kubernetes/bin/nvidia"
     assert dra_values["gpuResourcesEnabledOverride"] is True
     plugin = dra_values["kubeletPlugin"]
-    assert plugin["tolerations"] == [GPU_TOLERATION]
+    assert plugin["tolerations"] == [GPU_TOLERATION, COMPUTE_CLASS_TOLERATION]  # a ladder's nodes too
     [term] = plugin["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert term["matchExpressions"] == [{"key": "rayplane.dev/gpu-mode", "operator": "In", "values": ["dra"]}]
 

@@ -337,7 +337,7 @@ def test_a_pinned_or_older_cuda_image_with_a_fitting_driver_renders(image, drive
     )
     # built on the image as given, or on Docker Hub's through the mirror
     base = image if "pkg.dev" in image else f"us-central1-docker.pkg.dev/rayplane-dev/rayplane-dev-dockerhub/{image}"
-    assert f"_BASE={base}," in " ".join(tools_image.commands(tools_image.parse_platform(values))[1])
+    assert f"_BASE={base}," in " ".join(tools_image.commands(tools_image.parse_platform(values))[2])
 
 
 # -- what a GPU profile shares, and how Ray learns about the GPUs

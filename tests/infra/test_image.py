@@ -3,6 +3,7 @@ a tag per content, a repository and a builder that may push there only, the buil
 `up`, teams running it by digest, and no package installed when a pod starts."""
 
 import shutil
+import subprocess
 
 import pulumi
 import pytest
@@ -69,7 +70,8 @@ def test_the_platform_owns_the_repository_and_a_builder_that_may_push_there_only
     )
     # what tools.image submits: that bucket prefix, that account, the platform's base and reference
     cfg = tools_image.parse_platform(stack_values("prod"))
-    exists, build = tools_image.commands(cfg)
+    repository_check, exists, build = tools_image.commands(cfg)
+    assert repository_check[:5] == ["gcloud", "artifacts", "repositories", "describe", "rayplane-prod-images"]
     assert f"--gcs-source-staging-dir=gs://{bucket}/cloudbuild/source" in build
     assert f"--service-account=projects/rayplane-prod/serviceAccounts/{builder.split(':')[1]}" in build
     assert f"--substitutions=_BASE={cfg.pulled_ray_image},_IMAGE={prod.outputs['rayImage']}" in build
@@ -79,14 +81,37 @@ def test_the_platform_owns_the_repository_and_a_builder_that_may_push_there_only
     assert cloudbuild["options"]["logging"] == "CLOUD_LOGGING_ONLY"  # a user-specified account's build needs it
 
 
-def test_a_platforms_up_builds_its_image_before_its_teams_deploy():
+def test_a_platforms_up_builds_its_image_before_it_exports_the_tag_and_after_a_first_up():
     workflow = yaml.safe_load((ROOT / ".github/workflows/pulumi.yml").read_text())
     steps = workflow["jobs"]["stack"]["steps"]
     names = [s.get("id") or s.get("name") for s in steps]
-    build = steps[names.index("Ray image")]
-    assert names.index("Ray image") == names.index("pulumi") + 1
-    assert build["if"] == "inputs.command == 'up'" and 'tools.image "$STACK" --build' in build["run"]
+    before, after = names.index("Ray image"), names.index("Ray image after a first up")
+    assert before == names.index("pulumi") - 1 and after == names.index("pulumi") + 1
+    for build in (steps[before], steps[after]):
+        assert build["if"] == "inputs.command == 'up'" and 'tools.image "$STACK" --build' in build["run"]
     assert tools_image.main(["search-prod", "--build"]) == 0  # a team stack: nothing to build
+
+
+def test_the_build_waits_for_the_repository_and_builds_a_tag_once(monkeypatch, capsys):
+    ran, answers = [], {}
+
+    def run(command, **_):
+        ran.append(command[:4])
+        return subprocess.CompletedProcess(command, answers.get(tuple(command[:4]), 0))
+
+    monkeypatch.setattr(tools_image.subprocess, "run", run)
+    answers[("gcloud", "artifacts", "repositories", "describe")] = 1  # before a first up
+    assert tools_image.main(["prod", "--build"]) == 0
+    assert "no repository rayplane-prod-images yet" in capsys.readouterr().err
+    assert ran == [["gcloud", "artifacts", "repositories", "describe"]]
+    ran.clear()
+    answers.clear()  # the repository and the tag are there
+    assert tools_image.main(["prod", "--build"]) == 0 and "already built" in capsys.readouterr().err
+    assert ["gcloud", "builds", "submit", str(image.SOURCE)] not in ran
+    ran.clear()
+    answers[("gcloud", "artifacts", "docker", "images")] = 1  # a new tag: built
+    assert tools_image.main(["prod", "--build"]) == 0
+    assert ran[-1] == ["gcloud", "builds", "submit", str(image.SOURCE)]
 
 
 @pytest.mark.parametrize("stack", TEAM_STACKS)

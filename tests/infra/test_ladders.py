@@ -155,3 +155,35 @@ def test_a_ladder_that_gke_or_a_pod_could_not_follow_is_refused(change, message)
     values = stack_values("prod")
     change(values)
     assert message in _errors("prod", values)
+
+
+def _tolerates(tolerations: list[dict], taint: dict) -> bool:
+    """Kubernetes' rule: a toleration matches a taint of its key (any key if none) and effect (any if
+    none), by value unless its operator is Exists."""
+    effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    return any(
+        t.get("key") in (None, taint["key"])
+        and t.get("effect") in (None, effect[taint["effect"]])
+        and (t.get("operator") == "Exists" or t.get("value") == taint["value"])
+        for t in tolerations
+    )
+
+
+def test_the_dra_drivers_daemonsets_reach_every_node_of_a_ladder():
+    """The kubelet plugin publishes a node's GPUs (no plugin, no claim on that node) and the installer
+    puts the driver there: both must tolerate a ladder's taint as well as the GPU one."""
+    prod = rendered("prod")
+    [release] = [
+        r for r in prod.of_type("kubernetes:helm.sh/v3:Release") if r["inputs"]["chart"] == "nvidia-dra-driver-gpu"
+    ]
+    plugin = release["inputs"]["values"]["kubeletPlugin"]["tolerations"]
+    [installer] = [
+        m for m in prod.manifests() if m["kind"] == "DaemonSet" and "driver-installer" in m["metadata"]["name"]
+    ]
+    installer_tolerations = installer["spec"]["template"]["spec"]["tolerations"]
+    for name, pool in gpu_pools(prod).items():
+        if pool["nodeConfig"]["labels"].get("rayplane.dev/gpu-mode") != "dra":
+            continue
+        for taint in pool["nodeConfig"]["taints"]:
+            assert _tolerates(plugin, taint), (name, taint)
+            assert _tolerates(installer_tolerations, taint), (name, taint)
