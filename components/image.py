@@ -5,8 +5,9 @@ packages ride in an Artifact Registry image that GKE streams (docs/capacity.md, 
 
 The platform owns a repository for it (`<prefix>-images`, tags immutable) and a builder service
 account that may push there only (components/registry.py). Its tag is the hash of what goes into
-it, so a tag is built once: `python -m tools.image <stack> --build` (pulumi.yml, after each platform
-`up`) submits it to Cloud Build unless it is there. Teams run it by digest (registry.by_digest)."""
+it, so a tag is built once: `python -m tools.image <stack> --build` (pulumi.yml, before a platform's
+`up` exports the tag, and after a first one) submits it to Cloud Build unless it is there. Teams run
+it by digest (registry.by_digest)."""
 
 import hashlib
 from pathlib import Path

@@ -55,10 +55,6 @@ PRICES: dict[str, dict[str, NodePrice]] = {
 }
 
 
-# The price each provisioning model pays, by NodePrice's key (flex-start's falls back to on-demand's).
-PRICED_AS = {"on-demand": "onDemand", "spot": "spot", "flex-start": "flexStart", "reservation": "onDemand"}
-
-
 def _lookup(cfg: PlatformStack, key: str, provisioning: str) -> float | None:
     table = PRICES.get(cfg.cluster.region, {}).get(key, NodePrice())
     given = cfg.pricing.get(key, NodePrice())
@@ -87,6 +83,7 @@ def missing(cfg: PlatformStack, pool: GpuNodePool) -> str:
     keys = [pool.machine_type]
     if not ACCELERATORS[pool.accelerator].gpus_per_machine:
         keys.append(pool.accelerator)
-    settings = " and ".join(f"pricing.{key}.{PRICED_AS[pool.provisioning]}" for key in keys)
-    kind = "Spot" if pool.provisioning == "spot" else "on-demand"
+    spot = pool.provisioning == "spot"  # the others fall back to the on-demand price
+    settings = " and ".join(f"pricing.{key}.{'spot' if spot else 'onDemand'}" for key in keys)
+    kind = "Spot" if spot else "on-demand"
     return f"no {kind} price for {pool.name}'s {' + '.join(keys)} in {cfg.cluster.region}: set {settings}"
