@@ -17,6 +17,7 @@ from components.node_pools import GpuNodePool
 from components.payload import PayloadArchive
 from components.ray_workloads import RayWorkloads
 from components.registry import ImageMirror, RayImages, by_digest
+from components.spare import SpareNodes
 from components.storage import WorkloadBucket
 from components.team import Team
 from components.team_identity import TeamIdentity
@@ -46,6 +47,8 @@ def platform(cfg: config.PlatformStack) -> None:
     for ladder in cfg.ladders:
         ladder_pools = [by_name[name] for name in ladder.pools]
         CapacityLadder(cfg.prefix, ladder, ladder_pools, pulumi.ResourceOptions(provider=cluster.provider))
+    if any(pool.spare_nodes for pool in cfg.node_pools):
+        SpareNodes(platform_plan, pulumi.ResourceOptions(provider=cluster.provider))
     bucket = WorkloadBucket(cfg.prefix, cfg.workload_bucket, cfg.cluster.region)
     RayImages(cfg, bucket.bucket)
     if cfg.pulled_ray_image != cfg.ray_image:  # a Docker Hub base, mirrored for the image's build

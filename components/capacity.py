@@ -123,14 +123,17 @@ class TeamCapacity(Model):
 class PoolCost(Model):
     name: str
     node_price: float | None
-    nodes: Range
+    nodes: Range = Field(description="idle (minNodes, or its spare nodes if more) to maxNodes")
+    spare_nodes: int = Field(description="nodes kept up and idle for the next replicas")
     cost_per_hour: Range | None
 
 
 class PlatformCapacity(Model):
     estimate: str = ESTIMATE
     pools: list[PoolCost]
-    gpu_cost_per_hour: Range | None = Field(description="every GPU pool at minNodes and at maxNodes")
+    gpu_cost_per_hour: Range | None = Field(
+        description="every GPU pool idle (minNodes, or its spare nodes if more) and at maxNodes"
+    )
     warnings: list[str]
 
 
@@ -141,11 +144,14 @@ def platform_capacity(cfg: PlatformStack, prices: list[tuple[GpuNodePool, float 
     """The platform's GPU cost, from each pool's node price (None: unknown)."""
     pools, warnings = [], []
     for pool, price in prices:
-        nodes = Range(min=pool.autoscaling.min_nodes, max=pool.autoscaling.max_nodes)
+        # Idle, a pool keeps its minimum, or its spare nodes if more (placeholders fill empty nodes).
+        nodes = Range(min=max(pool.autoscaling.min_nodes, pool.spare_nodes), max=pool.autoscaling.max_nodes)
         if price is None:
             warnings.append(missing(cfg, pool))
         cost = None if price is None else Range(min=round(nodes.min * price, 2), max=round(nodes.max * price, 2))
-        pools.append(PoolCost(name=pool.name, nodePrice=price, nodes=nodes, costPerHour=cost))
+        pools.append(
+            PoolCost(name=pool.name, nodePrice=price, nodes=nodes, spareNodes=pool.spare_nodes, costPerHour=cost)
+        )
     known = [p.cost_per_hour for p in pools if p.cost_per_hour]
     total = Range(min=sum(c.min for c in known), max=sum(c.max for c in known)) if known else None
     return PlatformCapacity(pools=pools, gpuCostPerHour=total, warnings=warnings)

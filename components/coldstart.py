@@ -1,7 +1,8 @@
 """A new replica's cold start at plan time: from "the autoscaler wants one" to "it serves", by
-phase, each figure with where it comes from. It assumes the worst that autoscaling meets: a new
-GPU node. Published figures are quoted from their source; where none is published the figure is
-marked `assumed` and says why (a measurement of your own is the better figure: change it here).
+phase, each figure with where it comes from: on a new GPU node, the worst that autoscaling meets,
+and on a spare one where the workload's pools keep some (components/spare.py). Published figures
+are quoted from their source; where none is published the figure is marked `assumed` and says why
+(a measurement of your own is the better figure: change it here).
 """
 
 from dataclasses import dataclass
@@ -27,12 +28,19 @@ class Figure:
 
 FIGURES = {
     "node_s": Figure(
-        180,
+        120,
+        "s",
+        "published",
+        "cloud.google.com/kubernetes-engine/docs/how-to/capacity-provisioning: 'Each new node takes approximately 80"
+        " to 120 seconds to boot' (the longer taken: a GPU VM is no faster; its driver is `driver_s`; Autopilot's"
+        " 'up to four times faster' GPU nodes, docs/concepts/fast-starting-nodes, are not for Standard clusters)",
+    ),
+    "spare_s": Figure(
+        5,
         "s",
         "assumed",
-        "GKE publishes no absolute time for a new GPU node in a Standard cluster, only relative ones"
-        " (cloud.google.com/kubernetes-engine/docs/concepts/fast-starting-nodes: Autopilot's 'up to four times"
-        " faster node startup'); 3 minutes for a VM to boot and join",
+        "a pod that finds no room preempts a spare node's placeholder (priority -10, no grace period) and is bound"
+        " there (components/spare.py): no figure is published for it; seconds",
     ),
     "driver_s": Figure(
         30,
@@ -98,8 +106,15 @@ FIGURES = {
         60,
         "s",
         "published",
-        "vllm-project/vllm#19204: 'torch.compile takes 59.90 s in total' (a new node has no compile cache: the"
-        " cluster keeps none between pods)",
+        "vllm-project/vllm#19204: 'torch.compile takes 59.90 s in total' (without team.compileCache a new worker"
+        " has no compile cache: its pod's disk is new)",
+    ),
+    "compile_cached_s": Figure(
+        3.86,
+        "s",
+        "published",
+        "vllm-project/vllm#37198: 'torch.compile warm start time' of llama with torch 2.12 and the mega AOT artifact"
+        " 3.86 s (cold 27.07 s): what a worker spends loading the team's shared compile cache (team.compileCache)",
     ),
     "replica_s": Figure(
         10,
@@ -126,7 +141,7 @@ class Phase(Model):
     how: str = Field(description="how the estimate is made, and from which figures (`coldStart.figures`)")
 
 
-class ColdStart(Model):
+class Budget(Model):
     seconds: int = Field(description="every phase: a service's from Serve's first wish for a replica to it serving")
     phases: list[Phase] = Field(description="in order")
 
@@ -134,13 +149,24 @@ class ColdStart(Model):
     def brief(self) -> str:
         return ", ".join(f"{p.name} {p.seconds}s" for p in self.phases if p.seconds)
 
+
+class ColdStart(Budget):
+    """On a new node (`seconds`, `phases`), and on a spare node where its pools keep some."""
+
+    spare: Budget | None = Field(
+        None, description="on a spare node of its pools (nodePools[].spareNodes): as many new replicas as they keep"
+    )
+
     def too_slow(self, path: str, limit_s: int) -> list[str]:
-        """The warning for an autoscaled service whose objective allows its new replicas `limit_s`."""
-        if self.seconds <= limit_s:
+        """The warning for an autoscaled service whose objective allows its new replicas `limit_s`
+        (by its fastest path: the spare nodes, where its pools keep some)."""
+        fastest = self.spare or self
+        if fastest.seconds <= limit_s:
             return []
+        where = "on a spare node" if self.spare else "on a new node"
         return [
-            f"{path}: a new replica takes about {self.seconds}s from Serve's wish for it to serving ({self.brief}),"
-            f" beyond slo.scaleUpWithinS {limit_s}s: its traffic waits that long for more replicas"
+            f"{path}: a new replica {where} takes about {fastest.seconds}s from Serve's wish for it to serving"
+            f" ({fastest.brief}), beyond slo.scaleUpWithinS {limit_s}s: its traffic waits that long for more replicas"
             " (docs/capacity.md, Cold start)"
         ]
 
@@ -168,19 +194,37 @@ def streamed(image: str) -> bool:
     return image.split("/")[0].endswith(ARTIFACT_REGISTRY_DOCKER)
 
 
-def workload_cold_start(args: Args, image: str, service: bool) -> ColdStart:
-    """rayplane's path: the packages in the image (components/image.py), never pip at pod start."""
+def workload_cold_start(args: Args, image: str, service: bool, spare: bool, compile_cached: bool) -> ColdStart:
+    """rayplane's path: the packages in the image (components/image.py), never pip at pod start;
+    `spare`: its pools keep spare nodes; `compile_cached`: its team shares vLLM's compile cache."""
     gib, stream = weights(args) or (None, False)
-    return budget(gib, image_streamed=streamed(image), weights_streamed=stream, service=service)
+    kwargs = {
+        "image_streamed": streamed(image),
+        "weights_streamed": stream,
+        "service": service,
+        "compile_cached": compile_cached,
+    }
+    cold = budget(gib, **kwargs)
+    if not spare:
+        return ColdStart(**cold.model_dump())
+    return ColdStart(**cold.model_dump(), spare=budget(gib, **kwargs, spare=True))
 
 
 def budget(
-    weights_gib: float | None, *, image_streamed: bool, weights_streamed: bool, service: bool, pip: bool = False
-) -> ColdStart:
-    """A replica (or a job's worker) on a new node: a service's Serve waiting out its upscale
-    delay, the image streamed or pulled whole, the payload's packages from PyPI at pod start
-    (`pip`: the naive path only), an LLM's weights (`weights_gib` for the whole model; None: no LLM)
-    streamed into the engine or copied to local disk and then loaded, then vLLM's engine."""
+    weights_gib: float | None,
+    *,
+    image_streamed: bool,
+    weights_streamed: bool,
+    service: bool,
+    pip: bool = False,
+    spare: bool = False,
+    compile_cached: bool = False,
+) -> Budget:
+    """A replica (or a job's worker) on a new node, or on a `spare` one: a service's Serve waiting
+    out its upscale delay, the image streamed or pulled whole, the payload's packages from PyPI at
+    pod start (`pip`: the naive path only), an LLM's weights (`weights_gib` for the whole model;
+    None: no LLM) streamed into the engine or copied to local disk and then loaded, then vLLM's engine,
+    which compiles its model or loads it `compile_cached` (the one that filled the cache compiled it)."""
     image = (
         _phase("image", _s("image_streamed_s"), "the Ray image streamed from Artifact Registry (image_streamed_s)")
         if image_streamed
@@ -189,10 +233,18 @@ def budget(
         )
     )
     delay = [_phase("upscale delay", _s("upscale_delay_s"), "Serve waits before it asks (upscale_delay_s)")]
+    node = [
+        _phase("node", seconds=_s("node_s"), how="a new GPU node (node_s)"),
+        _phase("driver", seconds=_s("driver_s"), how="the NVIDIA driver is installed (driver_s)"),
+    ]
+    if spare:
+        node = [
+            _phase("node", seconds=_s("spare_s"), how="a spare node's placeholder preempted (spare_s)"),
+            _phase("driver", seconds=0, how="installed when the spare node came up"),
+        ]
     phases = [
         *(delay if service else []),
-        _phase("node", seconds=_s("node_s"), how="a new GPU node (node_s)"),
-        _phase("driver", seconds=_s("driver_s"), how="GKE installs the NVIDIA driver (driver_s)"),
+        *node,
         image,
         _phase(
             "dependencies",
@@ -202,6 +254,11 @@ def budget(
     ]
     if weights_gib is not None:
         read = weights_gib / _s("disk_gib_per_s")
+        compile_ = (
+            ("compile_cached_s", "its compiled model loaded from the team's cache")
+            if compile_cached
+            else ("compile_s", "torch.compile with no cache")
+        )
         phases += [
             _phase("weights", seconds=read, how=f"{weights_gib:.1f} GiB streamed into vLLM (disk_gib_per_s)")
             if weights_streamed
@@ -212,10 +269,10 @@ def budget(
             ),
             _phase(
                 "engine",
-                seconds=_s("engine_s") + _s("compile_s"),
-                how="vLLM's engine: profile, KV cache, warm-up (engine_s), torch.compile with no cache (compile_s)",
+                seconds=_s("engine_s") + _s(compile_[0]),
+                how=f"vLLM's engine: profile, KV cache, warm-up (engine_s), {compile_[1]} ({compile_[0]})",
             ),
         ]
     else:
         phases.append(_phase("engine", seconds=_s("replica_s"), how="the payload's own start (replica_s)"))
-    return ColdStart(seconds=sum(p.seconds for p in phases), phases=phases)
+    return Budget(seconds=sum(p.seconds for p in phases), phases=phases)

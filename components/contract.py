@@ -36,6 +36,7 @@ class GpuPoolExport(Export):
     zones: list[str] = Field(description="zones of its nodes ([]: the cluster's)")
     min_nodes: int = Field(description="fewest nodes (autoscaling, all zones)")
     max_nodes: int = Field(description="most nodes (autoscaling, all zones)")
+    spare_nodes: int = Field(0, description="nodes kept up and idle for the next replicas")
     node_price: float | None = Field(None, description="estimated USD per hour of a node, as the pool is provisioned")
 
     @property

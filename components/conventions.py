@@ -17,8 +17,9 @@ DRA_DRIVER_NAMESPACE = "nvidia-dra-driver-gpu"
 SYSTEM_NAMESPACE = "kube-system"  # GKE admits system-node-critical pods (the NVIDIA driver installer) only here
 GMP_NAMESPACE = "gmp-system"  # GKE Managed Prometheus' collectors
 GMP_PUBLIC_NAMESPACE = "gmp-public"  # where GMP's operator reads users' config (its --public-namespace)
+SPARE_NAMESPACE = "rayplane-spare"  # the placeholders that keep GPU pools' spare nodes up
 # What a team may not take: Kubernetes' and GKE's own namespaces and every one the platform installs into.
-RESERVED_NAMESPACES = ("default", KUBERAY_NAMESPACE, KUEUE_NAMESPACE, DRA_DRIVER_NAMESPACE)
+RESERVED_NAMESPACES = ("default", KUBERAY_NAMESPACE, KUEUE_NAMESPACE, DRA_DRIVER_NAMESPACE, SPARE_NAMESPACE)
 RESERVED_NAMESPACE_PREFIXES = ("kube-", "gke-", "gmp-")
 
 # -- ports
@@ -36,6 +37,7 @@ SYSTEM_POOL = "system"
 TEAM_LABEL = "rayplane.dev/team"  # a team's namespace
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 RAY_NODE_TYPE_LABEL = "ray.io/node-type"  # KubeRay: head | worker
+HOSTNAME_LABEL = "kubernetes.io/hostname"  # every node: the topology of "one per node"
 KUBERAY_APP = "kuberay-operator"  # the operator's chart, release and app.kubernetes.io/name
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue
 KUEUE_APP = "kueue"  # Kueue's chart and release: its objects' fullname and app.kubernetes.io/name
@@ -45,6 +47,9 @@ GMP_COLLECTOR = "collector"  # GMP's collectors' service account (gmp-system): r
 ALERTMANAGER_SECRET, ALERTMANAGER_KEY = "alertmanager", "alertmanager.yaml"
 TEAM_SERVICE_ACCOUNT = "ray"  # the Kubernetes service account every Ray pod of a team runs as
 WORKER_GROUP = "gpu-workers"  # every Ray cluster's one worker group
+# GKE's Cloud Storage FUSE CSI driver: its driver name, and the pod annotation that has GKE inject its sidecar.
+GCS_FUSE_DRIVER, GCS_FUSE_ANNOTATION = "gcsfuse.csi.storage.gke.io", "gke-gcsfuse/volumes"
+RAY_UID, RAY_GID = 1000, 100  # user `ray` of Ray's images (rayproject/ray's Dockerfile: RAY_UID, RAY_GID)
 GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)
 
 # -- GPUs

@@ -79,6 +79,7 @@ class PlatformPlan:
                 zones=pool.config.zones,
                 minNodes=pool.config.autoscaling.min_nodes,
                 maxNodes=pool.config.autoscaling.max_nodes,
+                spareNodes=pool.config.spare_nodes,
                 nodePrice=pool.node_price,
             )
             for pool, physical in zip(self.pools, cloud.pop("nodePoolNames"), strict=True)
@@ -322,7 +323,9 @@ def _capacity(
         if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
             continue
         service = isinstance(w.spec, Service)
-        cold = workload_cold_start(w.args, platform.ray_image, service)
+        spare = any(pool.spare_nodes for pool in w.placement.pools)
+        cached = config.team.compile_cache is not None
+        cold = workload_cold_start(w.args, platform.ray_image, service, spare, cached)
         reports.append(report.model_copy(update={"cold_start": cold}))
         if service and w.args.autoscales():
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later

@@ -15,11 +15,15 @@ import yaml
 from components.conventions import (
     COMPUTE_CLASS_LABEL,
     DEVICE_PLUGIN_GPU,
+    GCS_FUSE_ANNOTATION,
+    GCS_FUSE_DRIVER,
     GPU_CLAIM,
     GPU_TOLERATION,
     POOL_LABEL,
     QUEUE_LABEL,
     RAY_API,
+    RAY_GID,
+    RAY_UID,
     TEAM_SERVICE_ACCOUNT,
     WORKER_GROUP,
     node_affinity,
@@ -67,11 +71,35 @@ def _container(
     }
 
 
+COMPILE_CACHE = "vllm-cache"  # the volume, and where workers mount it
+
+
+def compile_cache(pod: dict, container: dict, uri: str) -> None:
+    """vLLM's cache (its torch.compile artifacts) on the team's `uri`, through GKE's GCS FUSE sidecar
+    as the pod's Workload Identity: VLLM_CACHE_ROOT is where vLLM 0.29 keeps it (vllm/envs.py), and
+    torch >= 2.10 writes each artifact to a temporary file renamed into place, so workers starting
+    together do not read each other's halves."""
+    bucket, _, path = uri.removeprefix("gs://").partition("/")
+    options = f"uid={RAY_UID},gid={RAY_GID},implicit-dirs,only-dir={path}"
+    pod.setdefault("volumes", []).append(
+        {
+            "name": COMPILE_CACHE,
+            "csi": {"driver": GCS_FUSE_DRIVER, "volumeAttributes": {"bucketName": bucket, "mountOptions": options}},
+        }
+    )
+    container["volumeMounts"] = [{"name": COMPILE_CACHE, "mountPath": f"/{COMPILE_CACHE}"}]
+    container["env"] = [*container.get("env", []), {"name": "VLLM_CACHE_ROOT", "value": f"/{COMPILE_CACHE}"}]
+
+
 def cluster_spec(
-    workload: WorkloadPlan, image: str, secret_name: str, gcs: GcsFaultToleranceOptions | None = None
+    workload: WorkloadPlan,
+    image: str,
+    secret_name: str,
+    gcs: GcsFaultToleranceOptions | None = None,
+    cache: str | None = None,
 ) -> RayClusterSpec:
     """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and all
-    its workers from the start."""
+    its workers from the start. `cache`: the team's compile cache, for a workload that runs LLMs."""
     spec, placement = workload.spec, workload.placement
     env = _env(workload, secret_name)
     head = HeadGroupSpec(
@@ -102,13 +130,17 @@ def cluster_spec(
     if claim:
         container["resources"]["claims"] = [{"name": GPU_CLAIM}]
         pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": claim}]
+    metadata = {}
+    if cache and workload.args.llm_models():
+        compile_cache(pod, container, cache)
+        metadata = {"annotations": {GCS_FUSE_ANNOTATION: "true"}}
     group = WorkerGroupSpec(
         groupName=WORKER_GROUP,
         replicas=workload.fewest_workers,
         minReplicas=workload.fewest_workers,
         maxReplicas=workload.most_workers,
         resources=_ray_resources(placement),
-        template={"spec": pod},
+        template={**({"metadata": metadata} if metadata else {}), "spec": pod},
     )
     return RayClusterSpec(
         enableInTreeAutoscaling=not workload.fixed_size,
@@ -161,7 +193,7 @@ def rayservice_spec(service: WorkloadPlan, plan: TeamPlan, working_dir: str, sec
         upgrade = UpgradeStrategy(type=strategy, clusterUpgradeOptions=options)
     spec = RayServiceSpec(
         serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
-        rayClusterConfig=cluster_spec(service, plan.ray_image, secret_name, gcs),
+        rayClusterConfig=cluster_spec(service, plan.ray_image, secret_name, gcs, plan.config.team.compile_cache),
         upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
@@ -175,7 +207,7 @@ def rayjob_spec(job: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name
         activeDeadlineSeconds=job.spec.active_deadline_seconds,
         backoffLimit=job.spec.backoff_limit,
         suspend=job.queue is not None,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, plan.ray_image, secret_name),
+        rayClusterSpec=cluster_spec(job, plan.ray_image, secret_name, cache=plan.config.team.compile_cache),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 

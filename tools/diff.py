@@ -87,27 +87,30 @@ def rollout_lines(old: dict, new: dict, keys: list[tuple[str, str]], capacity: d
 
 
 def cold_start_lines(old_capacity: dict | None, new_capacity: dict | None) -> list[str]:
-    """Each workload whose cold start changes: its total and the phases that move."""
-    old = {w["name"]: w.get("coldStart") for w in (old_capacity or {}).get("workloads", [])}
+    """Each workload whose cold start changes, on a new node and on a spare one: its total and the
+    phases that move."""
+    old = {w["name"]: w.get("coldStart") or {} for w in (old_capacity or {}).get("workloads", [])}
     lines = []
     for w in (new_capacity or {}).get("workloads", []):
-        before, after = old.get(w["name"]), w.get("coldStart")
-        if after is None or before == after:
-            continue
-        if before is None:
-            lines.append(f"- cold start of `{w['name']}` on a new node: {after['seconds']}s")
-            continue
-        was = {p["name"]: p["seconds"] for p in before["phases"]}
-        now = {p["name"]: p["seconds"] for p in after["phases"]}
-        moved = ", ".join(
-            f"{name} {was.get(name, 0)}s → {now.get(name, 0)}s"
-            for name in [*now, *(n for n in was if n not in now)]
-            if was.get(name, 0) != now.get(name, 0)
-        )
-        lines.append(
-            f"- cold start of `{w['name']}` on a new node: {before['seconds']}s → {after['seconds']}s ({moved})"
-        )
+        was, now = old.get(w["name"], {}), w.get("coldStart") or {}
+        for where, before, after in (("a new node", was, now), ("a spare node", was.get("spare"), now.get("spare"))):
+            lines += _budget_change(w["name"], where, before or None, after or None)
     return lines
+
+
+def _budget_change(name: str, where: str, before: dict | None, after: dict | None) -> list[str]:
+    if after is None or (before and before["phases"] == after["phases"]):
+        return []
+    if before is None:
+        return [f"- cold start of `{name}` on {where}: {after['seconds']}s"]
+    was = {p["name"]: p["seconds"] for p in before["phases"]}
+    now = {p["name"]: p["seconds"] for p in after["phases"]}
+    moved = ", ".join(
+        f"{phase} {was.get(phase, 0)}s → {now.get(phase, 0)}s"
+        for phase in [*now, *(n for n in was if n not in now)]
+        if was.get(phase, 0) != now.get(phase, 0)
+    )
+    return [f"- cold start of `{name}` on {where}: {before['seconds']}s → {after['seconds']}s ({moved})"]
 
 
 def stack_section(stack: str, base: Path, head: Path) -> tuple[str, bool]:

@@ -353,11 +353,14 @@ def _capacity_lines(report: dict) -> list[str]:
     lines = []
     if "pools" in report:
         total = report["gpuCostPerHour"] or {"min": None, "max": None}
-        lines.append(f"  GPU cost per hour: {_usd(total['min'])} at minNodes, {_usd(total['max'])} at maxNodes")
+        lines.append(
+            f"  GPU cost per hour: {_usd(total['min'])} idle (minNodes, spare nodes), {_usd(total['max'])} at maxNodes"
+        )
         for pool in report["pools"]:
             cost = pool["costPerHour"] or {"min": None, "max": None}
             nodes = f"{pool['nodes']['min']}-{pool['nodes']['max']} nodes x {_usd(pool['nodePrice'])}"
-            lines.append(f"    {pool['name']}: {nodes} = {_usd(cost['min'])}-{_usd(cost['max'])}")
+            spare = f" ({pool['spareNodes']} spare)" if pool["spareNodes"] else ""
+            lines.append(f"    {pool['name']}: {nodes} = {_usd(cost['min'])}-{_usd(cost['max'])}{spare}")
     for w in report.get("workloads", []):
         cost = w["gpuCostPerHour"] or {"min": None, "max": None}
         needed = w["workersNeeded"]
@@ -382,6 +385,8 @@ def _capacity_lines(report: dict) -> list[str]:
         if w.get("coldStart"):
             cold = ColdStart.model_validate(w["coldStart"])
             lines.append(f"    cold start on a new node: {cold.seconds}s ({cold.brief})")
+            if cold.spare:
+                lines.append(f"    cold start on a spare node: {cold.spare.seconds}s ({cold.spare.brief})")
         for fit in w["models"]:
             lines.append(
                 f"    {fit['model']} on {fit['accelerator']} at {fit['placement']}: {fit['weightsGibPerGpu']:g} GiB"

@@ -212,6 +212,14 @@ class GpuNodePool(Model):
         None, pattern=RESERVATION, description="provisioning reservation: the specific reservation its VMs consume"
     )
     autoscaling: Autoscaling = Field(Autoscaling(), description="node counts")
+    spare_nodes: int = Field(
+        0,
+        ge=0,
+        description="nodes kept up and idle, their driver installed, for the next replicas: each holds a"
+        " placeholder pod of the lowest priority that the next Ray worker preempts, and the autoscaler then adds"
+        " another (GKE's documented way to provision spare capacity); they count against maxNodes and cost"
+        " their price all the time",
+    )
     zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
     disk_size_gb: int = Field(
         200, ge=50, le=65536, description="boot disk (pd-ssd, at most 64 TiB): the Ray image and model weights"
@@ -245,6 +253,11 @@ class GpuNodePool(Model):
             # about-flex-start-vms).
             raise ValueError(
                 "autoscaling.minNodes: a flex-start pool holds no nodes (each lasts at most seven days): 0"
+            )
+        if self.spare_nodes >= self.autoscaling.max_nodes:
+            raise ValueError(
+                f"spareNodes: {self.spare_nodes} spare node(s) leave no room for workloads below"
+                f" autoscaling.maxNodes {self.autoscaling.max_nodes}"
             )
         return self
 

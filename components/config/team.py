@@ -108,6 +108,28 @@ class Team(Model):
     quota: TeamQuota = Field(
         TeamQuota(), description="the namespace's ResourceQuota, at most its tenant's quota in each resource"
     )
+    compile_cache: str | None = Field(
+        None,
+        description="gs://BUCKET/PATH in one of writeBuckets: vLLM's torch.compile cache, shared by the team's LLM"
+        " workers (mounted with GCS FUSE): the first worker of a model and engine compiles and writes it, every"
+        " later one loads it instead of compiling",
+    )
+
+    @field_validator("compile_cache")
+    @classmethod
+    def _gs_folder(cls, uri: str | None) -> str | None:
+        if uri is not None and not re.fullmatch(r"gs://[^/\s]+/[^\s]*[^/\s]", uri):
+            raise ValueError(f"{uri!r} is not gs://BUCKET/PATH (a folder of the bucket, no trailing '/')")
+        return uri
+
+    @model_validator(mode="after")
+    def _compile_cache_writable(self) -> "Team":
+        if self.compile_cache and self.compile_cache.removeprefix("gs://").split("/")[0] not in self.write_buckets:
+            raise ValueError(
+                f"compileCache: {self.compile_cache} is not in one of writeBuckets ({', '.join(self.write_buckets)}):"
+                " the workers write it"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,7 @@ from tests.infra import cel, upstream
 from tests.infra.conftest import rendered
 from tools.render import stack_names
 
-BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io", "rbac.authorization.k8s.io", "resource.k8s.io"}
+BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io", "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io"}
 
 
 def custom_resources(stack: str) -> list[dict]:

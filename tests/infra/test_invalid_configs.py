@@ -28,7 +28,7 @@ NAMESPACE_RULE = (
     "is not a valid namespace: lowercase letters, digits and '-', starting and ending with a letter or digit, at most"
     " 63 characters"
 )
-RESERVED = "is reserved (kube-*, gke-*, gmp-*, default, kuberay-system, kueue-system, nvidia-dra-driver-gpu): a team's namespace must be its own"
+RESERVED = "is reserved (kube-*, gke-*, gmp-*, default, kuberay-system, kueue-system, nvidia-dra-driver-gpu, rayplane-spare): a team's namespace must be its own"
 CREDENTIAL = (
     "looks like a credential; stack config is plain text (in the repository, previews and the rendered objects):"
     " keep it in rayplane:secrets and pass it with secretEnv"

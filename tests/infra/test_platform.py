@@ -136,6 +136,7 @@ def test_exports_for_team_stacks():
         "zones": ["us-central1-c"],
         "minNodes": 0,
         "maxNodes": 4,
+        "spareNodes": 0,
         "nodePrice": 3.6734,
     }
     provider = stack.one("pulumi:providers:kubernetes")["inputs"]

@@ -25,8 +25,8 @@ PROJECT = "gcp:project: String should match pattern '^[a-z][-a-z0-9]{4,28}[a-z0-
 IMAGE = "rayproject/ray-llm:2.60.0-py312-cu130"
 NOT_A_TEAM = "Input should be a valid dictionary or instance of Team"
 RESERVED = (
-    "is reserved (kube-*, gke-*, gmp-*, default, kuberay-system, kueue-system, nvidia-dra-driver-gpu): a team's"
-    " namespace must be its own"
+    "is reserved (kube-*, gke-*, gmp-*, default, kuberay-system, kueue-system, nvidia-dra-driver-gpu,"
+    " rayplane-spare): a team's namespace must be its own"
 )
 
 STRINGS = [
