@@ -99,6 +99,23 @@ def unplaced(path: str, workers: Workers, platform: PlatformExports) -> list[str
     return None
 
 
+def queued_pool_errors(path: str, placement: Placement, queued: bool) -> list[str]:
+    """A queued-provisioning pool adds nodes only for jobs that Kueue admits: anything else there would
+    wait forever."""
+    if queued or not any(pool.queued for pool in placement.pools):
+        return []
+    job = path.startswith("jobs")
+    what, fix = (
+        ("a job that does not queue", "set team.kueue or use another pool")
+        if job
+        else ("a service", "use another pool")
+    )
+    return [
+        f"{path}.workers.gpuPool: {placement.source} adds nodes only for jobs that Kueue admits (queued"
+        f" provisioning), so {what} would never get one: {fix}"
+    ]
+
+
 def _fit(path: str, cpu: int, memory_gib: int, where: str, machine_type: str) -> list[str]:
     """A pod's requests against what GKE leaves allocatable on a node of `machine_type`."""
     room = allocatable(machine_type)

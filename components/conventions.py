@@ -72,6 +72,8 @@ COMPUTE_CLASS_LABEL = "cloud.google.com/compute-class"
 COMPUTE_CLASS_TOLERATION = {"key": COMPUTE_CLASS_LABEL, "operator": "Exists", "effect": "NoSchedule"}
 COMPUTE_CLASS_API = "cloud.google.com/v1"
 DEVICE_PLUGIN_GPU = "nvidia.com/gpu"  # the device plugin's extended resource
+# GKE taints the nodes of a queued-provisioning pool; its pods (Kueue's flavor gives them) tolerate it.
+QUEUED_TOLERATION = {"key": "cloud.google.com/gke-queued", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 DRA_DRIVER = "gpu.nvidia.com"  # the NVIDIA DRA driver's name in claims' opaque config
 GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
 # A namespace's DRA GPUs in a ResourceQuota: devices are counted per DeviceClass (Kubernetes >= 1.34).

@@ -57,6 +57,9 @@ class GpuNodePool(pulumi.ComponentResource):
             # GPUs are scarce: "ANY" takes capacity in whichever zone has it.
             autoscaling=autoscaling(pool.autoscaling.min_nodes, pool.autoscaling.max_nodes, location_policy="ANY"),
             management={"auto_repair": True, "auto_upgrade": True, **management},
+            # Flex-start with queued provisioning (`--flex-start --enable-queued-provisioning`, GKE's
+            # docs/how-to/provisioningrequest): nodes only for ProvisioningRequests (Kueue's, addons/kueue.py).
+            queued_provisioning={"enabled": True} if pool.queued else None,
             node_config=node_config(
                 cluster.node_service_account.email,
                 pool.machine_type,

@@ -76,6 +76,7 @@ class PlatformPlan:
                 gpuMode=pool.config.gpu_mode,
                 provisioning=pool.config.provisioning,
                 computeClass=pool.compute_class,
+                queued=pool.config.queued,
                 zones=pool.config.zones,
                 minNodes=pool.config.autoscaling.min_nodes,
                 maxNodes=pool.config.autoscaling.max_nodes,
@@ -236,6 +237,7 @@ def team(config: TeamStack, platform: PlatformExports, stack: str) -> TeamPlan:
         errors += checks.workload_errors(path, workload, placement, platform)
         args = workload.args.on_gpus(placement.ray_type)
         queued = config.team.kueue and isinstance(workload, Job)
+        errors += checks.queued_pool_errors(path, placement, queued)
         fixed = workers_needed(args.replica_gpus("max"), placement.gpus) if queued else None
         if queued:
             errors += checks.queued_job_errors(path, workload, fixed, placement)

@@ -409,7 +409,8 @@ def summary(result: Render) -> str:
     for pool in result.outputs.get("gpuNodePools", []):
         size = f"{pool['gpusPerNode']}x {pool['accelerator']} on {pool['machineType']}"
         ladder = f", ladder {pool['computeClass']}" if pool.get("computeClass") else ""
-        lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}, {pool['provisioning']}{ladder}")
+        queued = " (queued, for Kueue's jobs)" if pool.get("queued") else ""
+        lines.append(f"  GPU pool {pool['name']}: {size}, {pool['gpuMode']}, {pool['provisioning']}{queued}{ladder}")
     if "namespace" in result.outputs:
         lines.append(f"  team namespace: {result.outputs['namespace']}")
         for kind in ("RayService", "RayJob"):

@@ -2,7 +2,8 @@
 with `suspend: true` wait in a queue until their GPUs fit the pool's quota.
 
 Each ClusterQueue offers two flavors in order: the system pool (Ray heads: CPU only, no GPU quota)
-and its GPU pool (workers). DRA GPUs are counted through Kueue's DeviceClass mappings.
+and its GPU pool (workers). DRA GPUs are counted through Kueue's DeviceClass mappings. A queued
+pool's ClusterQueue admits a job once GKE has provided its nodes (the ProvisioningRequest check).
 """
 
 from typing import Literal
@@ -23,6 +24,7 @@ from components.conventions import (
     KUEUE_DRA_GPU,
     KUEUE_NAMESPACE,
     POOL_LABEL,
+    QUEUED_TOLERATION,
     on_system_pool,
 )
 from components.plan import PlatformPlan, PoolPlan
@@ -56,11 +58,51 @@ class ResourceGroup(Model):
     flavors: list[FlavorQuotas]
 
 
+class FlavorCheck(Model):
+    name: str
+    on_flavors: list[str]
+
+
+class AdmissionChecksStrategy(Model):
+    admission_checks: list[FlavorCheck]
+
+
 class ClusterQueueSpec(Model):
     cohort_name: str = COHORT  # queues lend each other idle quota
     namespace_selector: dict = {}  # every namespace; teams reach it through their LocalQueue
     queueing_strategy: Literal["StrictFIFO", "BestEffortFIFO"] = "BestEffortFIFO"
     resource_groups: list[ResourceGroup]
+    admission_checks_strategy: AdmissionChecksStrategy | None = None
+
+
+# DWS queued provisioning through Kueue's ProvisioningRequest admission check (Kueue v0.19.2:
+# apis/kueue/v1beta2/provisioningrequestconfig_types.go ProvisioningRequestControllerName; GKE's
+# class name and managed resource from GKE's docs/how-to/provisioningrequest). Kueue sets its
+# controller up only if the API serves ProvisioningRequests when it starts, which GKE's does.
+PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
+QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
+
+
+class ProvisioningRequestConfigSpec(Model):
+    provisioning_class_name: str = QUEUED_PROVISIONING_CLASS
+    # What Kueue asks GKE for; a pod set without it gets no request (and its check passes at once).
+    managed_resources: list[str] = [DEVICE_PLUGIN_GPU]
+
+
+class CheckParameters(Model):
+    api_group: str = "kueue.x-k8s.io"
+    kind: str = "ProvisioningRequestConfig"
+    name: str
+
+
+class AdmissionCheckSpec(Model):
+    controller_name: str = PROVISIONING_CONTROLLER
+    parameters: CheckParameters
+
+
+def queued_check(prefix: str) -> str:
+    """The AdmissionCheck (and its ProvisioningRequestConfig) of the platform's queued pools."""
+    return f"{prefix}-queued-provisioning"
 
 
 class ResourceFlavorSpec(Model):
@@ -110,7 +152,17 @@ def cluster_queue_spec(plan: PlatformPlan, pool: PoolPlan) -> dict:
             for name, quotas in flavors
         ],
     )
-    return ClusterQueueSpec(resourceGroups=[group]).model_dump(by_alias=True)
+    # A queued pool's nodes come only through a ProvisioningRequest: the workers' flavor waits for one.
+    checks = (
+        AdmissionChecksStrategy(
+            admissionChecks=[FlavorCheck(name=queued_check(plan.config.prefix), onFlavors=[pool.cluster_queue])]
+        )
+        if pool.config.queued
+        else None
+    )
+    return ClusterQueueSpec(resourceGroups=[group], admissionChecksStrategy=checks).model_dump(
+        by_alias=True, exclude_none=True
+    )
 
 
 class ControllerManager(Model):
@@ -156,9 +208,12 @@ class Kueue(AddOn):
         # Queues and flavors go through Kueue's webhooks: the release must be ready first.
         after_kueue = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         system_flavor = self._flavor(plan.system_flavor, on_system_pool(), [], after_kueue)
+        checks = self._queued_check(prefix, after_kueue) if any(p.config.queued for p in plan.pools) else []
         for pool in plan.pools:
             name = pool.cluster_queue
-            flavor = self._flavor(name, {POOL_LABEL: pool.config.name}, [GPU_TOLERATION], after_kueue)
+            # Kueue adds a flavor's tolerations to the pods it admits on it.
+            tolerations = [GPU_TOLERATION, *([QUEUED_TOLERATION] if pool.config.queued else [])]
+            flavor = self._flavor(name, {POOL_LABEL: pool.config.name}, tolerations, after_kueue)
             spec = cluster_queue_spec(plan, pool)
             k8s.apiextensions.CustomResource(
                 f"{name}-queue",
@@ -166,11 +221,34 @@ class Kueue(AddOn):
                 kind="ClusterQueue",
                 metadata={"name": name},
                 spec=spec,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, flavor, system_flavor]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.release, flavor, system_flavor, *(checks if pool.config.queued else [])],
+                ),
             )
         if config.addons.monitoring:
             scrape_kueue(prefix, after_kueue)
         self.register_outputs({"clusterQueues": plan.kueue_cluster_queues})
+
+    def _queued_check(self, prefix: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        name = queued_check(prefix)
+        config = k8s.apiextensions.CustomResource(
+            f"{name}-config",
+            api_version=KUEUE_API,
+            kind="ProvisioningRequestConfig",
+            metadata={"name": name},
+            spec=ProvisioningRequestConfigSpec().model_dump(by_alias=True),
+            opts=opts,
+        )
+        check = k8s.apiextensions.CustomResource(
+            f"{name}-check",
+            api_version=KUEUE_API,
+            kind="AdmissionCheck",
+            metadata={"name": name},
+            spec=AdmissionCheckSpec(parameters=CheckParameters(name=name)).model_dump(by_alias=True),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config])),
+        )
+        return [config, check]
 
     def _flavor(self, name: str, labels: dict, tolerations: list, opts: pulumi.ResourceOptions):
         spec = ResourceFlavorSpec(nodeLabels=labels, tolerations=tolerations)

@@ -211,6 +211,12 @@ class GpuNodePool(Model):
     reservation: str | None = Field(
         None, pattern=RESERVATION, description="provisioning reservation: the specific reservation its VMs consume"
     )
+    queued: bool = Field(
+        False,
+        description="flex-start with queued provisioning (Dynamic Workload Scheduler): nodes come only for jobs"
+        " that Kueue admits, all of a job's at once, through a ProvisioningRequest; device-plugin pools (Kueue asks"
+        " for the `nvidia.com/gpu` a pod requests, which a DRA claim is not), for queued jobs only",
+    )
     autoscaling: Autoscaling = Field(Autoscaling(), description="node counts")
     spare_nodes: int = Field(
         0,
@@ -254,6 +260,13 @@ class GpuNodePool(Model):
             raise ValueError(
                 "autoscaling.minNodes: a flex-start pool holds no nodes (each lasts at most seven days): 0"
             )
+        if self.queued and (self.provisioning, self.gpu_mode) != ("flex-start", "device-plugin"):
+            raise ValueError(
+                "queued: queued provisioning is flex-start's, and Kueue asks it for the `nvidia.com/gpu` a pod"
+                " requests (a DRA claim is none): set provisioning flex-start and gpuMode device-plugin"
+            )
+        if self.queued and self.spare_nodes:
+            raise ValueError("spareNodes: a queued pool's nodes come only for admitted jobs, none for a placeholder")
         if self.spare_nodes >= self.autoscaling.max_nodes:
             raise ValueError(
                 f"spareNodes: {self.spare_nodes} spare node(s) leave no room for workloads below"
@@ -653,9 +666,18 @@ class PlatformStack(Model):
 
     def _kueue_errors(self) -> list[str]:
         kueue, pools = self.addons.kueue, {pool.name: pool for pool in self.node_pools}
+        queued = [(i, pool) for i, pool in enumerate(self.node_pools) if pool.queued]
         if not kueue.enabled:
-            return []
+            return [
+                f"nodePools[{i}].queued: its nodes come only through Kueue: turn on addons.kueue" for i, _ in queued
+            ]
         errors = [
+            f"nodePools[{i}].queued: GKE adds a queued pool's nodes only for ProvisioningRequests, never for a"
+            f" ComputeClass: take it out of ladder {ladder.name}"
+            for i, pool in queued
+            if (ladder := self.ladder_of(pool.name))
+        ]
+        errors += [
             f"addons.kueue.queues.{name}: no GPU node pool named {name!r}" for name in kueue.queues if name not in pools
         ]
         for i, pool in enumerate(self.node_pools):

@@ -39,6 +39,8 @@ def test_the_stacks_render_every_kind_the_crds_check():
         "Rules",
         "ClusterRules",
         "ComputeClass",
+        "AdmissionCheck",
+        "ProvisioningRequestConfig",
     }
 
 

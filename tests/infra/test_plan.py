@@ -72,7 +72,10 @@ def test_placements_resolve_profiles_and_device_plugin_pools():
         ],
         ["l4-x2"],
     )
-    a, b, c = (service.placement for service in plan.team(team, PROD, "tm").services)
+    # prod's h100 pool is queued (for Kueue's jobs only): here, services take it as an on-demand one
+    pools = [p.model_copy(update={"queued": False}) for p in PROD.gpu_node_pools]
+    platform = PROD.model_copy(update={"gpu_node_pools": pools})
+    a, b, c = (service.placement for service in plan.team(team, platform, "tm").services)
     assert (a.pool_names, a.gpus, a.ray_types, a.claim_template) == (["l4", "l4-flex", "l4-spot"], 2, ["L4"], "l4-x2")
     assert a.compute_class == "l4" and b.compute_class is None
     assert (b.pool_names, b.gpus, b.ray_types, b.claim_template) == (["h100"], 4, ["H100"], None)

@@ -133,6 +133,7 @@ def test_exports_for_team_stacks():
         "machineType": "a2-highgpu-1g",
         "gpuMode": "dra",
         "provisioning": "on-demand",
+        "queued": False,
         "zones": ["us-central1-c"],
         "minNodes": 0,
         "maxNodes": 4,

@@ -58,8 +58,21 @@ def _crd_schemas() -> dict[tuple[str, str], dict]:
             for version in spec["versions"]:
                 if version.get("served", True):
                     key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                    schemas[key] = version["schema"]["openAPIV3Schema"]
+                    schemas[key] = _python_patterns(version["schema"]["openAPIV3Schema"])
     return schemas
+
+
+def _python_patterns(node):
+    """The schema with its `pattern`s as Python's re reads them: the API server's Go regexp takes a
+    flag group after `^` (Kueue's `^(?i)[a-z]...`), Python only at the start; it means the same there."""
+    if isinstance(node, list):
+        return [_python_patterns(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _python_patterns(value) for key, value in node.items()}
+    if isinstance(out.get("pattern"), str) and (flags := re.match(r"\^(\(\?[a-z]+\))", out["pattern"])):
+        out["pattern"] = flags.group(1) + "^" + out["pattern"][flags.end() :]
+    return out
 
 
 def unknown_fields(instance, schema: dict, at: str = "") -> list[str]:
