@@ -34,6 +34,7 @@ class GpuPoolExport(Export):
     provisioning: Provisioning = Field(description="how its VMs are obtained: on-demand, spot, flex-start, reservation")
     compute_class: str | None = Field(None, description="the ladder (GKE ComputeClass) it is in, if any")
     queued: bool = Field(False, description="queued provisioning: nodes only for jobs Kueue admits")
+    image_cached: bool = Field(False, description="its nodes start the Ray image from a secondary boot disk")
     zones: list[str] = Field(description="zones of its nodes ([]: the cluster's)")
     min_nodes: int = Field(description="fewest nodes (autoscaling, all zones)")
     max_nodes: int = Field(description="most nodes (autoscaling, all zones)")

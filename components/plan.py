@@ -77,6 +77,7 @@ class PlatformPlan:
                 provisioning=pool.config.provisioning,
                 computeClass=pool.compute_class,
                 queued=pool.config.queued,
+                imageCached=pool.config.image_cache_disk is not None,
                 zones=pool.config.zones,
                 minNodes=pool.config.autoscaling.min_nodes,
                 maxNodes=pool.config.autoscaling.max_nodes,
@@ -327,7 +328,8 @@ def _capacity(
         service = isinstance(w.spec, Service)
         spare = any(pool.spare_nodes for pool in w.placement.pools)
         cached = config.team.compile_cache is not None
-        cold = workload_cold_start(w.args, platform.ray_image, service, spare, cached)
+        preloaded = all(pool.image_cached for pool in w.placement.pools)
+        cold = workload_cold_start(w.args, platform.ray_image, service, spare, cached, preloaded)
         reports.append(report.model_copy(update={"cold_start": cold}))
         if service and w.args.autoscales():
             warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later

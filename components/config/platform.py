@@ -226,10 +226,24 @@ class GpuNodePool(Model):
         " another (GKE's documented way to provision spare capacity); they count against maxNodes and cost"
         " their price all the time",
     )
+    image_cache_disk: str | None = Field(
+        None,
+        description="a Compute Engine disk image (`global/images/NAME`, the platform's project) holding the Ray"
+        " image, made with GKE's gke-disk-image-builder: every new node gets it as a secondary boot disk and"
+        " starts the image from it instead of streaming it (for pools that scale from zero; a new disk image"
+        " replaces the pool)",
+    )
     zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
     disk_size_gb: int = Field(
         200, ge=50, le=65536, description="boot disk (pd-ssd, at most 64 TiB): the Ray image and model weights"
     )
+
+    @field_validator("image_cache_disk")
+    @classmethod
+    def _disk_image(cls, image: str | None) -> str | None:
+        if image is not None and not re.fullmatch(r"global/images/[a-z]([-a-z0-9]{0,61}[a-z0-9])?", image):
+            raise ValueError(f"{image!r} is not a disk image of the platform's project: global/images/NAME")
+        return image
 
     @field_validator("accelerator")
     @classmethod

@@ -6,8 +6,10 @@ import pytest
 
 from components import coldstart
 from components.coldstart import FIGURES
+from components.config import ConfigError
 from tests.infra.catalogue import DELETE, attempt
-from tests.infra.conftest import TEAM_STACKS, render_values, rendered, stack_values
+from tests.infra.conftest import TEAM_STACKS, _queryable, render_values, rendered, stack_values
+from tests.infra.test_platform import gpu_pools
 from tools.diff import cold_start_lines
 from tools.render import summary
 from workloads.catalog import SERVICES
@@ -82,6 +84,8 @@ def test_each_lever_moves_its_phase_by_its_figure():
     assert fast["node"] + fast["driver"] - spare["node"] - spare["driver"] == round(
         FIGURES["node_s"].value + FIGURES["driver_s"].value - FIGURES["spare_s"].value
     )
+    preloaded = {p.name: p.seconds for p in coldstart.budget(gib, **levers, image_cached=True).phases}
+    assert (fast["image"], preloaded["image"]) == (FIGURES["image_streamed_s"].value, FIGURES["image_cached_s"].value)
     cached = {p.name: p.seconds for p in coldstart.budget(gib, **levers, compile_cached=True).phases}
     assert fast["engine"] - cached["engine"] == round(FIGURES["compile_s"].value - FIGURES["compile_cached_s"].value)
 
@@ -198,3 +202,42 @@ def test_a_payload_autoscales_when_any_deployment_can_grow_gpus_or_not(payload):
     if payload == "multiplex":  # no GPUs: the replicas it adds are CPU ones
         grows, fixed = {**grows, "store": "gs://b/classifiers"}, {**fixed, "store": "gs://b/classifiers"}
     assert args.model_validate(grows).autoscales() and not args.model_validate(fixed).autoscales()
+
+
+def test_an_image_preloaded_on_every_pool_of_a_workload_is_not_streamed(stacks):
+    """`nodePools[].imageCacheDisk`: a secondary boot disk in GKE's container-image-cache mode; a
+    workload's image phase counts it only if every pool it may run on has one."""
+    disk = "global/images/ray-2-60-0"
+    result, error = attempt(stacks, "prod", {"nodePools.1.imageCacheDisk": disk})  # l4-flex only
+    assert error is None
+    pools = gpu_pools(_queryable(result))
+    flex = pools["l4-flex"]["nodeConfig"]
+    assert flex["secondaryBootDisks"] == [{"diskImage": disk, "mode": "CONTAINER_IMAGE_CACHE"}]
+    assert flex["gcfsConfig"] == {"enabled": True}  # GKE reads the disk's image through image streaming
+    assert all("secondaryBootDisks" not in p["nodeConfig"] for name, p in pools.items() if name != "l4-flex")
+    chat, _ = attempt(stacks, "search-prod", {})
+    image = {p["name"]: p["seconds"] for p in _chat(chat)["phases"]}["image"]
+    assert image == FIGURES["image_streamed_s"].value  # l4 and l4-spot still stream it
+    attempt(
+        stacks,
+        "prod",
+        {"nodePools.1.imageCacheDisk": disk, "nodePools.0.imageCacheDisk": disk, "nodePools.2.imageCacheDisk": disk},
+    )
+    chat, _ = attempt(stacks, "search-prod", {})
+    image = {p["name"]: p for p in _chat(chat)["phases"]}["image"]
+    assert image["seconds"] == FIGURES["image_cached_s"].value and "secondary boot disk" in image["how"]
+
+
+def _chat(result) -> dict:
+    return next(w for w in result.outputs["capacity"]["workloads"] if w["name"] == "chat")["coldStart"]
+
+
+def test_a_disk_image_elsewhere_is_refused():
+    values = stack_values("prod")
+    values["rayplane:nodePools"][1]["imageCacheDisk"] = "projects/other/global/images/ray"
+    with pytest.raises(ConfigError) as exc:
+        render_values("prod", values)
+    assert exc.value.errors == [
+        "nodePools[1].imageCacheDisk: 'projects/other/global/images/ray' is not a disk image of the platform's"
+        " project: global/images/NAME"
+    ]

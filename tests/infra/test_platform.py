@@ -134,6 +134,7 @@ def test_exports_for_team_stacks():
         "gpuMode": "dra",
         "provisioning": "on-demand",
         "queued": False,
+        "imageCached": False,
         "zones": ["us-central1-c"],
         "minNodes": 0,
         "maxNodes": 4,
