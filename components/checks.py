@@ -116,28 +116,36 @@ def queued_pool_errors(path: str, placement: Placement, queued: bool) -> list[st
     ]
 
 
-def _fit(path: str, cpu: int, memory_gib: int, where: str, machine_type: str) -> list[str]:
-    """A pod's requests against what GKE leaves allocatable on a node of `machine_type`."""
+def _fit(
+    path: str, cpu: int, memory_gib: int, where: str, machine_type: str, sidecar: tuple[float, float] = (0, 0)
+) -> list[str]:
+    """A pod's requests, its container's and its `sidecar`'s (vCPUs, GiB), against what GKE leaves
+    allocatable on a node of `machine_type`."""
     room = allocatable(machine_type)
     if room is None:
         return []
     vcpus, gib = room
     errors = []
-    if cpu > vcpus:
-        errors.append(f"{path}.cpu: {cpu} vCPUs, but {where}'s {machine_type} leaves {vcpus:g} allocatable")
-    if memory_gib > gib:
-        errors.append(f"{path}.memoryGib: {memory_gib} GiB, but {where}'s {machine_type} leaves {gib:g} allocatable")
+    also = [f" and its compile cache's GCS FUSE sidecar's {amount:g}" if amount else "" for amount in sidecar]
+    if cpu + sidecar[0] > vcpus:
+        errors.append(f"{path}.cpu: {cpu} vCPUs{also[0]}, but {where}'s {machine_type} leaves {vcpus:g} allocatable")
+    if memory_gib + sidecar[1] > gib:
+        errors.append(
+            f"{path}.memoryGib: {memory_gib} GiB{also[1]}, but {where}'s {machine_type} leaves {gib:g} allocatable"
+        )
     return errors
 
 
-def workload_errors(path: str, workload: Workload, placement: Placement, platform: PlatformExports) -> list[str]:
+def workload_errors(
+    path: str, workload: Workload, placement: Placement, platform: PlatformExports, sidecar: tuple[float, float]
+) -> list[str]:
     """A placed workload's errors: its head must fit a system node and its worker pods the machines
     of every pool they may run on, in what GKE leaves allocatable there; its replicas must fit a
     worker's GPUs, of the kind they ask for."""
     workers, head = workload.workers, workload.head
     errors = _fit(f"{path}.head", head.cpu, head.memory_gib, "the system pool", platform.system_machine_type)
     for pool in placement.pools:
-        errors += _fit(f"{path}.workers", workers.cpu, workers.memory_gib, pool.name, pool.machine_type)
+        errors += _fit(f"{path}.workers", workers.cpu, workers.memory_gib, pool.name, pool.machine_type, sidecar)
     if workers.gpus is not None and workers.gpus > (per_node := placement.pools[0].gpus_per_node):
         errors.append(f"{path}.workers.gpus: {placement.pools[0].name} nodes have {per_node} GPU(s)")
     return errors + _args_errors(path, workload, placement, platform)

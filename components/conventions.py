@@ -49,6 +49,9 @@ TEAM_SERVICE_ACCOUNT = "ray"  # the Kubernetes service account every Ray pod of 
 WORKER_GROUP = "gpu-workers"  # every Ray cluster's one worker group
 # GKE's Cloud Storage FUSE CSI driver: its driver name, and the pod annotation that has GKE inject its sidecar.
 GCS_FUSE_DRIVER, GCS_FUSE_ANNOTATION = "gcsfuse.csi.storage.gke.io", "gke-gcsfuse/volumes"
+# What its sidecar requests (vCPUs, GiB; the driver's defaults, set explicitly by annotation): the
+# worker pod's requests, which the team's quota and the fit check count, include them.
+GCS_FUSE_SIDECAR = (0.25, 0.25)
 RAY_UID, RAY_GID = 1000, 100  # user `ray` of Ray's images (rayproject/ray's Dockerfile: RAY_UID, RAY_GID)
 GATEWAY_CLASS = "gke-l7-rilb"  # regional internal Application Load Balancer (RayService incremental upgrades)
 
@@ -80,6 +83,16 @@ GPU_DEVICE_CLASS = "gpu.nvidia.com"  # whole GPUs; created by the driver's chart
 DRA_QUOTA_GPU = f"{GPU_DEVICE_CLASS}.deviceclass.resource.k8s.io/devices"
 GPU_CLAIM = "gpu"  # a worker pod's claim, and the request inside every claim template
 KUEUE_DRA_GPU = "rayplane.dev/gpu"  # Kueue's quota name for DRA GPUs (its deviceClassMappings)
+
+
+def in_class(compute_class: str) -> tuple[dict, dict]:
+    """(nodeSelector, toleration) of a pod that runs on a ladder's (a ComputeClass's) nodes."""
+    return {COMPUTE_CLASS_LABEL: compute_class}, {
+        "key": COMPUTE_CLASS_LABEL,
+        "operator": "Equal",
+        "value": compute_class,
+        "effect": "NoSchedule",
+    }
 
 
 def on_system_pool() -> dict:

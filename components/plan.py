@@ -26,7 +26,7 @@ from components.coldstart import workload_cold_start
 from components.config import ConfigError, GpuNodePool, Job, PlatformStack, Service, TeamStack
 from components.config.platform import KueueQueue
 from components.contract import GpuPoolExport, GpuProfileExport, PlatformExports
-from components.conventions import GATEWAY_CLASS, SYSTEM_POOL
+from components.conventions import GATEWAY_CLASS, GCS_FUSE_SIDECAR, SYSTEM_POOL
 from components.gpu import machine_shape
 from components.placement import Placement
 from components.pricing import node_price
@@ -118,6 +118,8 @@ class PlatformPlan:
 
 
 def platform(config: PlatformStack) -> PlatformPlan:
+    if errors := _image_disk_errors(config):
+        raise ConfigError(errors)
     kueue = config.addons.kueue.enabled
     pools = tuple(
         PoolPlan(
@@ -143,6 +145,19 @@ def platform(config: PlatformStack) -> PlatformPlan:
         else None,
         capacity=platform_capacity(config, [(pool.config, pool.node_price) for pool in pools]),
     )
+
+
+def _image_disk_errors(config: PlatformStack) -> list[str]:
+    """A disk image that preloads the Ray image names the build it holds (the hash that ends the
+    image's tag): one made from an earlier build would preload an image no pod runs."""
+    build = image.tag(config.pulled_ray_image).rsplit("-", 1)[1]
+    return [
+        f"nodePools[{i}].imageCacheDisk: {pool.image_cache_disk} is not named for the Ray image this platform"
+        f" runs ({image.reference(config)}): make a disk image of it (gke-disk-image-builder) with {build} in its"
+        f" name, e.g. global/images/ray-{build}"
+        for i, pool in enumerate(config.node_pools)
+        if pool.image_cache_disk and build not in pool.image_cache_disk
+    ]
 
 
 def _queue_quota(config: PlatformStack, pool: GpuNodePool) -> KueueQueue:
@@ -187,6 +202,7 @@ class WorkloadPlan(PayloadRun):
     # it is an elastic job) and reserves quota for every worker it renders, so it gets the workers
     # its payload's actors need at their most, all at once, and Ray's autoscaler stays off.
     fixed_workers: int | None = None
+    compile_cache: str | None = None  # the team's compile cache, which its workers mount (it runs LLMs)
     capacity: WorkloadCapacity | None = None  # filled in once every workload is placed
 
     @property
@@ -205,6 +221,17 @@ class WorkloadPlan(PayloadRun):
     @property
     def fewest_gpus(self) -> int:
         return self.fewest_workers * self.placement.gpus
+
+    @property
+    def worker_requests(self) -> tuple[float, float]:
+        """(vCPUs, GiB) a worker pod requests: its container's, and the compile cache's sidecar."""
+        cpu, gib = sidecar(self.compile_cache)
+        return self.spec.workers.cpu + cpu, self.spec.workers.memory_gib + gib
+
+
+def sidecar(compile_cache: str | None) -> tuple[float, float]:
+    """What the GCS FUSE sidecar of a worker that mounts the compile cache requests."""
+    return GCS_FUSE_SIDECAR if compile_cache else (0, 0)
 
 
 @dataclass(frozen=True)
@@ -235,7 +262,8 @@ def team(config: TeamStack, platform: PlatformExports, stack: str) -> TeamPlan:
             errors += problems
             continue
         placement = Placement.resolve(workload.workers, platform)
-        errors += checks.workload_errors(path, workload, placement, platform)
+        cache = config.team.compile_cache if workload.args.llm_models() else None
+        errors += checks.workload_errors(path, workload, placement, platform, sidecar(cache))
         args = workload.args.on_gpus(placement.ray_type)
         queued = config.team.kueue and isinstance(workload, Job)
         errors += checks.queued_pool_errors(path, placement, queued)
@@ -250,6 +278,7 @@ def team(config: TeamStack, platform: PlatformExports, stack: str) -> TeamPlan:
                 placement=placement,
                 queue=placement.source if queued else None,
                 fixed_workers=fixed,
+                compile_cache=cache,
             )
         )
     if errors:
@@ -284,8 +313,9 @@ def _quota_errors(config: TeamStack, workloads: list[WorkloadPlan]) -> list[str]
     for w in workloads:
         if w.placement.gpus > quota.gpus:
             errors.append(f"{w.path}.workers: a worker gets {w.placement.gpus} GPU(s), team.quota.gpus is {quota.gpus}")
-        cpu += w.spec.head.cpu + w.fewest_workers * w.spec.workers.cpu
-        memory += w.spec.head.memory_gib + w.fewest_workers * w.spec.workers.memory_gib
+        worker_cpu, worker_gib = w.worker_requests
+        cpu += w.spec.head.cpu + w.fewest_workers * worker_cpu
+        memory += w.spec.head.memory_gib + w.fewest_workers * worker_gib
     for name, need, have, unit in (
         ("gpus", sum(w.fewest_gpus for w in workloads), quota.gpus, " GPU(s)"),
         ("cpu", cpu, quota.cpu, " vCPUs"),
@@ -326,13 +356,16 @@ def _capacity(
         if workload_errors:  # e.g. a model without its facts: nothing to size its cold start by
             continue
         service = isinstance(w.spec, Service)
-        spare = any(pool.spare_nodes for pool in w.placement.pools)
-        cached = config.team.compile_cache is not None
+        spare_nodes = sum(pool.spare_nodes for pool in w.placement.pools)
+        spare = spare_nodes > 0
+        cached = w.compile_cache is not None
         preloaded = all(pool.image_cached for pool in w.placement.pools)
         cold = workload_cold_start(w.args, platform.ray_image, service, spare, cached, preloaded)
         reports.append(report.model_copy(update={"cold_start": cold}))
         if service and w.args.autoscales():
-            warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s)  # autoscaled: replicas come later
+            # autoscaled: replicas come later, on spare nodes while the pools keep one for each
+            covers = w.most_workers - w.fewest_workers <= spare_nodes
+            warnings += cold.too_slow(w.path, w.spec.slo.scale_up_within_s, covers)
     if errors:
         raise ConfigError(errors)
     # The pools the team's GPUs can come from: its profiles' and its device-plugin workloads'.

@@ -13,10 +13,10 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.conventions import (
-    COMPUTE_CLASS_LABEL,
     DEVICE_PLUGIN_GPU,
     GCS_FUSE_ANNOTATION,
     GCS_FUSE_DRIVER,
+    GCS_FUSE_SIDECAR,
     GPU_CLAIM,
     GPU_TOLERATION,
     POOL_LABEL,
@@ -26,6 +26,7 @@ from components.conventions import (
     RAY_UID,
     TEAM_SERVICE_ACCOUNT,
     WORKER_GROUP,
+    in_class,
     node_affinity,
     on_system_pool,
 )
@@ -76,9 +77,10 @@ COMPILE_CACHE = "vllm-cache"  # the volume, and where workers mount it
 
 def compile_cache(pod: dict, container: dict, uri: str) -> None:
     """vLLM's cache (its torch.compile artifacts) on the team's `uri`, through GKE's GCS FUSE sidecar
-    as the pod's Workload Identity: VLLM_CACHE_ROOT is where vLLM 0.29 keeps it (vllm/envs.py), and
-    torch >= 2.10 writes each artifact to a temporary file renamed into place, so workers starting
-    together do not read each other's halves."""
+    as the pod's Workload Identity: VLLM_CACHE_ROOT is where vLLM 0.29 keeps it (vllm/envs.py). Each
+    artifact is written to a temporary file and renamed into place (vLLM 0.29's AOT save,
+    compilation/decorators.py; torch's write_atomic, _inductor/codecache.py): on Cloud Storage the
+    renamed file is a new object, which readers see whole or not at all."""
     bucket, _, path = uri.removeprefix("gs://").partition("/")
     options = f"uid={RAY_UID},gid={RAY_GID},implicit-dirs,only-dir={path}"
     pod.setdefault("volumes", []).append(
@@ -87,19 +89,18 @@ def compile_cache(pod: dict, container: dict, uri: str) -> None:
             "csi": {"driver": GCS_FUSE_DRIVER, "volumeAttributes": {"bucketName": bucket, "mountOptions": options}},
         }
     )
-    container["volumeMounts"] = [{"name": COMPILE_CACHE, "mountPath": f"/{COMPILE_CACHE}"}]
+    container["volumeMounts"] = [
+        *container.get("volumeMounts", []),
+        {"name": COMPILE_CACHE, "mountPath": f"/{COMPILE_CACHE}"},
+    ]
     container["env"] = [*container.get("env", []), {"name": "VLLM_CACHE_ROOT", "value": f"/{COMPILE_CACHE}"}]
 
 
 def cluster_spec(
-    workload: WorkloadPlan,
-    image: str,
-    secret_name: str,
-    gcs: GcsFaultToleranceOptions | None = None,
-    cache: str | None = None,
+    workload: WorkloadPlan, image: str, secret_name: str, gcs: GcsFaultToleranceOptions | None = None
 ) -> RayClusterSpec:
     """The Ray cluster of a workload. At a fixed size (a queued job) it has no autoscaling and all
-    its workers from the start. `cache`: the team's compile cache, for a workload that runs LLMs."""
+    its workers from the start."""
     spec, placement = workload.spec, workload.placement
     env = _env(workload, secret_name)
     head = HeadGroupSpec(
@@ -123,17 +124,17 @@ def cluster_spec(
         "containers": [container],
     }
     if ladder := placement.compute_class:  # GKE adds nodes in the ladder's order, and moves pods back up it
-        pod["nodeSelector"] = {COMPUTE_CLASS_LABEL: ladder}
-        pod["tolerations"].append(
-            {"key": COMPUTE_CLASS_LABEL, "operator": "Equal", "value": ladder, "effect": "NoSchedule"}
-        )
+        pod["nodeSelector"], toleration = in_class(ladder)
+        pod["tolerations"].append(toleration)
     if claim:
         container["resources"]["claims"] = [{"name": GPU_CLAIM}]
         pod["resourceClaims"] = [{"name": GPU_CLAIM, "resourceClaimTemplateName": claim}]
     metadata = {}
-    if cache and workload.args.llm_models():
-        compile_cache(pod, container, cache)
-        metadata = {"annotations": {GCS_FUSE_ANNOTATION: "true"}}
+    if workload.compile_cache:
+        compile_cache(pod, container, workload.compile_cache)
+        cpu, gib = GCS_FUSE_SIDECAR  # what the plan counted for it
+        sidecar = {"cpu-request": f"{int(cpu * 1000)}m", "memory-request": f"{int(gib * 1024)}Mi"}
+        metadata = {"annotations": {GCS_FUSE_ANNOTATION: "true", **{f"gke-gcsfuse/{k}": v for k, v in sidecar.items()}}}
     group = WorkerGroupSpec(
         groupName=WORKER_GROUP,
         replicas=workload.fewest_workers,
@@ -193,7 +194,7 @@ def rayservice_spec(service: WorkloadPlan, plan: TeamPlan, working_dir: str, sec
         upgrade = UpgradeStrategy(type=strategy, clusterUpgradeOptions=options)
     spec = RayServiceSpec(
         serveConfigV2=ServeConfig(applications=[serve_application(service, working_dir)]).to_yaml(),
-        rayClusterConfig=cluster_spec(service, plan.ray_image, secret_name, gcs, plan.config.team.compile_cache),
+        rayClusterConfig=cluster_spec(service, plan.ray_image, secret_name, gcs),
         upgradeStrategy=upgrade,
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
@@ -207,7 +208,7 @@ def rayjob_spec(job: WorkloadPlan, plan: TeamPlan, working_dir: str, secret_name
         activeDeadlineSeconds=job.spec.active_deadline_seconds,
         backoffLimit=job.spec.backoff_limit,
         suspend=job.queue is not None,  # Kueue unsuspends it once the quota fits
-        rayClusterSpec=cluster_spec(job, plan.ray_image, secret_name, cache=plan.config.team.compile_cache),
+        rayClusterSpec=cluster_spec(job, plan.ray_image, secret_name),
     )
     return spec.model_dump(by_alias=True, exclude_none=True)
 

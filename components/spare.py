@@ -9,13 +9,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.conventions import (
-    COMPUTE_CLASS_LABEL,
     GPU_TOLERATION,
     HOSTNAME_LABEL,
     POOL_LABEL,
     RAY_NODE_TYPE_LABEL,
     SPARE_NAMESPACE,
+    in_class,
 )
+from components.gpu import allocatable
 from components.plan import PlatformPlan, PoolPlan
 from components.versions import PAUSE_IMAGE
 
@@ -23,6 +24,9 @@ from components.versions import PAUSE_IMAGE
 # cutoff drops pods *below* -10), and any pod of the default priority 0 preempts it.
 PRIORITY = -10
 APP = "spare-node"
+# A placeholder requests what it holds, as GKE's do, short of GKE's own DaemonSets on the node:
+# more than half of what pods may request there, so only small pods fit beside it.
+SHARE = 0.6
 
 
 def placeholder(plan: PlatformPlan, pool: PoolPlan) -> dict:
@@ -31,12 +35,11 @@ def placeholder(plan: PlatformPlan, pool: PoolPlan) -> dict:
     coming to that node (it is symmetric): a worker gets there only by preempting the placeholder,
     which is then pending again, and the autoscaler adds the next spare node for it."""
     labels = {"app": APP, POOL_LABEL: pool.config.name}
-    in_class = {COMPUTE_CLASS_LABEL: pool.compute_class} if pool.compute_class else {}
-    class_toleration = (
-        [{"key": COMPUTE_CLASS_LABEL, "operator": "Equal", "value": pool.compute_class, "effect": "NoSchedule"}]
-        if pool.compute_class
-        else []
-    )
+    selector, tolerations = {POOL_LABEL: pool.config.name}, [GPU_TOLERATION]
+    if pool.compute_class:  # a ladder's pool: its class's label and taint
+        class_selector, toleration = in_class(pool.compute_class)
+        selector, tolerations = {**selector, **class_selector}, [*tolerations, toleration]
+    cpu, gib = allocatable(pool.config.machine_type)
     apart = {
         "topologyKey": HOSTNAME_LABEL,
         "labelSelector": {"matchExpressions": [{"key": RAY_NODE_TYPE_LABEL, "operator": "In", "values": ["worker"]}]},
@@ -45,6 +48,7 @@ def placeholder(plan: PlatformPlan, pool: PoolPlan) -> dict:
     alone = {"topologyKey": HOSTNAME_LABEL, "labelSelector": {"matchLabels": {"app": APP}}}
     return {
         "replicas": pool.config.spare_nodes,
+        "strategy": {"type": "Recreate"},  # a surge placeholder would add a node of its own
         "selector": {"matchLabels": labels},
         "template": {
             "metadata": {
@@ -55,15 +59,17 @@ def placeholder(plan: PlatformPlan, pool: PoolPlan) -> dict:
             "spec": {
                 "priorityClassName": priority_class(plan),
                 "terminationGracePeriodSeconds": 0,  # preempted: gone at once
-                "nodeSelector": {POOL_LABEL: pool.config.name, **in_class},
-                "tolerations": [GPU_TOLERATION, *class_toleration],
+                "nodeSelector": selector,
+                "tolerations": tolerations,
                 "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [apart, alone]}},
                 "automountServiceAccountToken": False,
                 "containers": [
                     {
                         "name": "placeholder",
                         "image": PAUSE_IMAGE,
-                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                        "resources": {
+                            "requests": {"cpu": f"{int(cpu * SHARE * 1000)}m", "memory": f"{int(gib * SHARE * 1024)}Mi"}
+                        },
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "runAsNonRoot": True,
@@ -100,7 +106,12 @@ class SpareNodes(pulumi.ComponentResource):
             if pool.config.spare_nodes:
                 k8s.apps.v1.Deployment(
                     f"{prefix}-{pool.config.name}-spare",
-                    metadata={"name": f"{pool.config.name}-spare", "namespace": SPARE_NAMESPACE},
+                    metadata={
+                        "name": f"{pool.config.name}-spare",
+                        "namespace": SPARE_NAMESPACE,
+                        # Its pods wait for GPU nodes that may be slow to come, or not come: `up` does not.
+                        "annotations": {"pulumi.com/skipAwait": "true"},
+                    },
                     spec=placeholder(plan, pool),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, priority]),
                 )

@@ -83,10 +83,21 @@ PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
 QUEUED_PROVISIONING_CLASS = "queued-provisioning.gke.io"
 
 
+class RetryStrategy(Model):
+    """A failed request is asked again after 60 s, 120 s, 240 s (at most 30 min); after the third,
+    Kueue deactivates the workload (`spec.active: false`) until someone sets it true again.
+    Kueue's defaults, written out so that the stack says so."""
+
+    backoff_limit_count: int = 3
+    backoff_base_seconds: int = 60
+    backoff_max_seconds: int = 1800
+
+
 class ProvisioningRequestConfigSpec(Model):
     provisioning_class_name: str = QUEUED_PROVISIONING_CLASS
     # What Kueue asks GKE for; a pod set without it gets no request (and its check passes at once).
     managed_resources: list[str] = [DEVICE_PLUGIN_GPU]
+    retry_strategy: RetryStrategy = RetryStrategy()
 
 
 class CheckParameters(Model):

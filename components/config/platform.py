@@ -229,9 +229,10 @@ class GpuNodePool(Model):
     image_cache_disk: str | None = Field(
         None,
         description="a Compute Engine disk image (`global/images/NAME`, the platform's project) holding the Ray"
-        " image, made with GKE's gke-disk-image-builder: every new node gets it as a secondary boot disk and"
-        " starts the image from it instead of streaming it (for pools that scale from zero; a new disk image"
-        " replaces the pool)",
+        " image the platform runs, made with GKE's gke-disk-image-builder and named with the hash that ends the"
+        " image's tag (a new build needs a new disk): every new node gets it as a secondary boot disk and starts"
+        " the image from it instead of streaming it (for pools that scale from zero; a new disk image replaces"
+        " the pool)",
     )
     zones: list[Zone] = Field([], description="zones of the pool's nodes (default: the cluster's)")
     disk_size_gb: int = Field(
@@ -281,6 +282,8 @@ class GpuNodePool(Model):
             )
         if self.queued and self.spare_nodes:
             raise ValueError("spareNodes: a queued pool's nodes come only for admitted jobs, none for a placeholder")
+        if self.spare_nodes and machine_shape(self.machine_type) is None:
+            raise ValueError(f"spareNodes: the size of {self.machine_type} is unknown, so what a placeholder holds is")
         if self.spare_nodes >= self.autoscaling.max_nodes:
             raise ValueError(
                 f"spareNodes: {self.spare_nodes} spare node(s) leave no room for workloads below"

@@ -61,6 +61,8 @@ def _env_name(name: str) -> str:
 EnvName = Annotated[str, AfterValidator(_env_name)]
 STACK_REFERENCE = re.compile(r"^[\w.-]+/[\w.-]+/[\w.-]+$")  # <organization>/<project>/<stack>
 SA_ID_MIN = 6  # GCP service account ids: 6 to 30 characters
+# PATH goes into a GCS FUSE mount's options, which are comma-separated: letters, digits, . _ - / only.
+GS_FOLDER = re.compile(r"gs://[a-z0-9][a-z0-9._-]*[a-z0-9]/[A-Za-z0-9._/-]*[A-Za-z0-9._-]")
 
 
 def _bucket(name: str) -> str:
@@ -118,8 +120,11 @@ class Team(Model):
     @field_validator("compile_cache")
     @classmethod
     def _gs_folder(cls, uri: str | None) -> str | None:
-        if uri is not None and not re.fullmatch(r"gs://[^/\s]+/[^\s]*[^/\s]", uri):
-            raise ValueError(f"{uri!r} is not gs://BUCKET/PATH (a folder of the bucket, no trailing '/')")
+        if uri is not None and not GS_FOLDER.fullmatch(uri):
+            raise ValueError(
+                f"{uri!r} is not gs://BUCKET/PATH (a folder of the bucket of letters, digits, '.', '_', '-' and '/',"
+                " no trailing '/')"
+            )
         return uri
 
     @model_validator(mode="after")

@@ -115,8 +115,10 @@ def test_the_fit_check_runs_on_every_machine_type_of_the_ladder():
     values = stack_values("search-prod")
     values["rayplane:services"][0]["workers"]["cpu"] = 30  # beyond g2-standard-24, within g2-standard-48
     assert [e for e in _errors("search-prod", values) if "workers.cpu" in e] == [
-        "services[0].workers.cpu: 30 vCPUs, but l4's g2-standard-24 leaves 23.87 allocatable",
-        "services[0].workers.cpu: 30 vCPUs, but l4-spot's g2-standard-24 leaves 23.87 allocatable",
+        "services[0].workers.cpu: 30 vCPUs and its compile cache's GCS FUSE sidecar's 0.25, but l4's"
+        " g2-standard-24 leaves 23.87 allocatable",
+        "services[0].workers.cpu: 30 vCPUs and its compile cache's GCS FUSE sidecar's 0.25, but l4-spot's"
+        " g2-standard-24 leaves 23.87 allocatable",
     ]
 
 

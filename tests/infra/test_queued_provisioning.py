@@ -28,6 +28,7 @@ def test_a_queued_pool_is_made_as_gke_documents_it():
     assert h100["nodeConfig"]["flexStart"] is True  # `--flex-start --enable-queued-provisioning`
     assert h100["nodeConfig"]["reservationAffinity"] == {"consumeReservationType": "NO_RESERVATION"}
     assert h100["management"]["autoRepair"] is False and h100["autoscaling"]["totalMinNodeCount"] == 0
+    assert h100["autoscaling"]["locationPolicy"] == "ANY"  # `--location-policy=ANY`
     assert all("queuedProvisioning" not in p for name, p in gpu_pools(rendered("prod")).items() if name != "h100")
 
 
@@ -49,6 +50,7 @@ def test_kueue_asks_gke_for_a_queued_pools_nodes_before_it_admits_a_job():
     assert config["spec"] == {
         "provisioningClassName": QUEUED_PROVISIONING_CLASS,
         "managedResources": [DEVICE_PLUGIN_GPU],
+        "retryStrategy": {"backoffLimitCount": 3, "backoffBaseSeconds": 60, "backoffMaxSeconds": 1800},
     }
     queue = objects["ClusterQueue", "rayplane-prod-h100"]
     [on] = queue["spec"]["admissionChecksStrategy"]["admissionChecks"]

@@ -6,6 +6,7 @@ import pytest
 
 from components.config import ConfigError
 from components.conventions import RAY_NODE_TYPE_LABEL, SPARE_NAMESPACE
+from components.gpu import allocatable
 from tests.infra.conftest import TEAM_STACKS, render_values, rendered, stack_values
 from tests.infra.test_ladders import _tolerates
 from tests.infra.test_platform import gpu_pools
@@ -43,6 +44,14 @@ def test_each_spare_node_is_a_placeholder_on_its_pool():
     assert deployment["spec"]["template"]["metadata"]["annotations"] == {
         "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"
     }
+    # it holds most of its node (g2-standard-24: 23.87 vCPUs and 88.5 GiB allocatable), not all of it
+    requests = pod["containers"][0]["resources"]["requests"]
+    cpu, gib = allocatable(pools["l4"]["nodeConfig"]["machineType"])
+    assert 0.5 * cpu < int(requests["cpu"].removesuffix("m")) / 1000 < cpu
+    assert 0.5 * gib < int(requests["memory"].removesuffix("Mi")) / 1024 < gib
+    # replaced, never surged (a second placeholder would need a node of its own); `up` does not wait on it
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
 
 @pytest.mark.parametrize("stack", TEAM_STACKS)
