@@ -104,13 +104,18 @@ def start_ray(
         configure_logging=False,
         _metrics_export_port=metrics_port,
     )
-    stop_on_sigterm()  # again: ray.init installs its own handler, which aborts the driver
+    stop_on_signals()  # again: ray.init installs its own handler, which aborts the driver
     return f"http://{context.dashboard_url}"
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM (kill, timeout, a CI runner) stops everything as Ctrl-C does: Ray's processes and ports too."""
+def stop_on_signals() -> None:
+    """SIGTERM (kill, timeout, a CI runner) stops everything as Ctrl-C does: Ray's processes and ports
+    too. And SIGINT does, however the tool was started: a non-interactive shell starts a command
+    with `&` with SIGINT ignored, and Python then installs no handler for it. (Ray starts its own
+    processes with SIGINT blocked: a terminal's Ctrl-C, which reaches the whole process group, stops
+    them only through the tool, in order.)"""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def deploy(applications: list[ServeApplication], port: int) -> None:
@@ -154,7 +159,10 @@ def serve_stack(
     working_dir = write_archive()
     print(f"starting a local Ray and {', '.join(s.name for s in services)}", flush=True)
     metrics_port = free_port()
-    dashboard = start_ray(working_dir, serve_env([s.args for s in services]), verbose, metrics_port)
+    # Serve's HAProxy binds fixed stats and metrics ports (8404, 9101: ray/serve/_private/constants.py)
+    # on all interfaces; free ones here, so that another server or `make local` never collides with it.
+    haproxy = {"RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()), "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
+    dashboard = start_ray(working_dir, {**serve_env([s.args for s in services]), **haproxy}, verbose, metrics_port)
     base, prometheus = f"http://127.0.0.1:{port}", None
     try:
         started = time.monotonic()
@@ -176,7 +184,7 @@ def serve_stack(
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
-        print("stopping")
+        print("stopping", flush=True)
     finally:
         if prometheus:
             prometheus.stop()
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--verbose", action="store_true", help="Ray's and vLLM's own logs too")
     args = parser.parse_args(argv)
     os.environ.update(ENV)
-    stop_on_sigterm()
+    stop_on_signals()
     try:
         if args.command == "serve":
             serve_stack(args.stack, args.service, args.port, verbose=args.verbose)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import requests
 
@@ -33,17 +34,31 @@ def test_local_apps_are_the_stacks_serve_apps_with_local_swaps():
     assert app.runtime_env == {"working_dir": "/tmp/payload.zip"}  # no pip: the venv has the packages
 
 
-def _gone(process_group: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
     try:
-        os.killpg(process_group, 0)
-    except ProcessLookupError:
-        return True
-    return False
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# How the tool is stopped: Ctrl-C or SIGTERM to the tool alone; and a terminal's Ctrl-C, which
+# reaches its whole process group, to a tool started as a non-interactive shell's `cmd &` starts it
+# (SIGINT ignored).
+STOPS = {
+    "ctrl-c": (signal.SIGINT, False, None),
+    "kill": (signal.SIGTERM, False, None),
+    "ctrl-c-to-the-group": (signal.SIGINT, True, _ignore_sigint),
+}
 
 
 @pytest.mark.own_ray
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
+@pytest.mark.parametrize("how", STOPS)
+def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, how):
+    stop, to_group, preexec = STOPS[how]
     port, log = free_port(), tmp_path / "local.log"
     with log.open("w") as out:
         tool = subprocess.Popen(
@@ -52,7 +67,9 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, sto
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec,
         )
+    started: list[psutil.Process] = []
     url = f"http://127.0.0.1:{port}/embed/v1/embeddings"
     try:
         # The tool says when the services are healthy; until then it must not have exited.
@@ -62,19 +79,27 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, sto
         assert reply.status_code == 200
         vectors = [np.array(d["embedding"]) for d in reply.json()["data"]]
         assert [v.shape for v in vectors] == [(384,), (384,)]
-        if stop == signal.SIGINT:
+        for _ in range(16):  # under load, as a person tries it
+            assert requests.post(url, json={"input": ["some load"] * 8}, timeout=30).status_code == 200
+        if how == "ctrl-c":
             _the_teams_rules_evaluate_on_this_traffic(log.read_text(), url)
+        # Every process it started, in its group or not (Ray's workers and Serve's HAProxy have their own).
+        started = psutil.Process(tool.pid).children(recursive=True)
+        assert any(p.name() == "haproxy" for p in started)
     finally:
-        tool.send_signal(stop)
+        if to_group:
+            os.killpg(tool.pid, stop)
+        else:
+            tool.send_signal(stop)
         tool.wait(timeout=120)
     output = log.read_text()
     assert tool.returncode == 0, output
     assert "healthy" in output and f"curl {url}" in output and "Ray dashboard: http://127.0.0.1:" in output
-    assert "Traceback" not in output and "Nothing to shut down" not in output
+    assert "stopping" in output and "Traceback" not in output and "Nothing to shut down" not in output
     # Ray's and vLLM's own logs stay in Ray's log files (--verbose shows them).
     for noise in ('"asctime"', "Token authentication", "graceful_shutdown", "(raylet)", "INFO"):
         assert noise not in output, output
-    wait_for(lambda: _gone(tool.pid), 60, "the local Ray's processes to exit")
+    wait_for(lambda: not any(_alive(p) for p in started), 60, "its processes (Ray's, HAProxy) to exit")
     wait_for(lambda: port_free(port), 30, f"port {port} to be free")
 
 
