@@ -10,14 +10,11 @@ is a process of its own, timed from its first line to the engine answering, in i
 `--model PATH` starts real weights instead of the tiny local model (on a GPU: the engine's defaults).
 """
 
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import interleave, median_of, parser, ratio, report
+from benchmarks.common import interleave, median_of, parser, ratio, report, run_script
 from benchmarks.llm import has_gpu
 from workloads.config import STREAMED
 from workloads.local.tiny_llm import ensure
@@ -42,18 +39,8 @@ def engine(load_format: str, gpu: bool) -> dict:
 def start(model: str, load_format: str, cache: Path, log: Path, gpu: bool) -> dict:
     """One engine's start in its own process, with `cache` as its VLLM_CACHE_ROOT."""
     spec = {"model": model, "engine": engine(load_format, gpu)}
-    done = subprocess.run(
-        [sys.executable, "-c", START, json.dumps(spec)],
-        env={**os.environ, "VLLM_CACHE_ROOT": str(cache)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"the engine did not start; see {log}")
-    [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    return json.loads(line.split(" ", 1)[1])
+    [result] = run_script(START, spec, {"VLLM_CACHE_ROOT": str(cache)}, log, "the engine's start")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

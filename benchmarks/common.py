@@ -9,7 +9,10 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -65,6 +68,22 @@ async def closed_loop(call: Callable[[int], Awaitable[dict]], requests: int, con
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     return results, time.perf_counter() - started
+
+
+def run_script(script: str, spec: dict, env: dict[str, str], log: Path, what: str) -> list[dict]:
+    """`python -c script spec` in its own process (vLLM spawns its engine: not in ours), its output in
+    `log`; what it printed as `RESULT <json>` lines."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(spec)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed; see {log}")
+    return [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
 
 
 def wait_until(ready: Callable[[], bool], timeout_s: float, what: str) -> float:

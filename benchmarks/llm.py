@@ -23,7 +23,17 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import closed_loop, interleave, median_of, parser, ratio, report, stats, wait_until
+from benchmarks.common import (
+    closed_loop,
+    interleave,
+    median_of,
+    parser,
+    ratio,
+    report,
+    run_script,
+    stats,
+    wait_until,
+)
 from components.payload import write_archive
 from components.plan import PayloadRun
 from tools import local
@@ -194,18 +204,8 @@ for _ in range(spec["rounds"]):
 
 
 def offline(spec: dict, log: Path) -> list[dict]:
-    """vllm.LLM.generate over the same prompts, in its own process (vLLM spawns its engine)."""
-    done = subprocess.run(
-        [sys.executable, "-c", OFFLINE, json.dumps(spec)],
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    log.write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"vllm.LLM offline failed; see {log}")
-    return [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    """vllm.LLM.generate over the same prompts, in its own process."""
+    return run_script(OFFLINE, spec, ENV, log, "vllm.LLM offline")
 
 
 def main(argv: list[str] | None = None) -> int:
