@@ -39,6 +39,9 @@ from workloads.facts import GIB
 
 RUNTIME_GIB = 1.0  # per GPU: activations of vLLM's profiling pass, CUDA graphs, the CUDA context (an estimate)
 KV_BYTES = 2
+# Ray's object store takes this share of a worker pod's memory unless told otherwise
+# (ray/_private/ray_constants.py@2.60.0:110, DEFAULT_OBJECT_STORE_MEMORY_PROPORTION).
+OBJECT_STORE_SHARE = 0.3
 
 
 class Range(Model):
@@ -59,6 +62,8 @@ class ModelFit(Model):
     sequences: int
     kv_gib_free: float = Field(description="per GPU, after the weights and RUNTIME_GIB")
     kv_gib_needed: float = Field(description="per GPU, for max_model_len x sequences")
+    kv_tokens: int = Field(description="tokens of KV cache a replica's GPUs hold beside the weights")
+    offload_kv_tokens: int = Field(0, description="tokens more its KV offload (host memory) holds")
     ms_per_token_floor: float = Field(description="weights / TP / memory bandwidth")
 
     @property
@@ -173,6 +178,22 @@ def workers_needed(replica_gpus: list[float], gpus_per_worker: int) -> int:
     return len(free)
 
 
+def offload_per_worker(models: list[LLMModel], gpus_per_worker: int) -> tuple[float, int]:
+    """(GiB, replicas): the most KV offload that the replicas one worker can hold keep in its host
+    memory, at the models' largest scale (Ray places a replica wherever its GPUs are free)."""
+    replicas = [
+        (model.kv_offload_gib, model.gpus)
+        for model in models
+        if model.kv_offload_gib
+        for _ in range(model.autoscaling.replicas("max"))
+    ]
+    gib, count, left = 0.0, 0, float(gpus_per_worker)
+    for offload, gpus in sorted(replicas, key=lambda r: r[0] / r[1], reverse=True):
+        if gpus <= left + 1e-9:
+            gib, count, left = gib + offload, count + 1, left - gpus
+    return round(gib, 2), count
+
+
 def model_fit(model: LLMModel, accelerator: str) -> ModelFit:
     """`model` (with complete facts) on `accelerator`."""
     facts, gpu = model.model_facts(), ACCELERATORS[accelerator]
@@ -182,6 +203,7 @@ def model_fit(model: LLMModel, accelerator: str) -> ModelFit:
     length = model.max_model_len or facts.max_position
     usable = gpu.memory_gib * model.memory_utilization
     weights_gib = weights / (tp * pp) / GIB
+    kv_free = max(0.0, usable - weights_gib - RUNTIME_GIB)
     placement = f"TP={tp}" + (f" x PP={pp}" if pp > 1 else "")
     return ModelFit(
         model=f"{model.preset_used or model.model_id} {facts.dtype}",
@@ -192,8 +214,12 @@ def model_fit(model: LLMModel, accelerator: str) -> ModelFit:
         utilization=model.memory_utilization,
         maxModelLen=length,
         sequences=model.concurrency,
-        kvGibFree=round(max(0.0, usable - weights_gib - RUNTIME_GIB), 2),
+        kvGibFree=round(kv_free, 2),
         kvGibNeeded=round(length * model.concurrency * kv_per_token / GIB, 2),
+        # Every GPU of a replica holds its share of each token (its layers, its heads); the offload
+        # size is the replica's, over its ranks (vllm/config/cache.py@0.29.0:241-245).
+        kvTokens=int(kv_free * GIB / kv_per_token),
+        offloadKvTokens=int((model.kv_offload_gib or 0) * GIB / (kv_per_token * tp * pp)),
         msPerTokenFloor=round(weights / tp / (gpu.bandwidth_gbps * 1e9) * 1000, 2),
     )
 

@@ -2,8 +2,11 @@
 team's plan runs (components/plan.py) before anything of the team is registered. Every error
 names the team's key path."""
 
+import math
+
 from pydantic.alias_generators import to_camel, to_snake
 
+from components.capacity import OBJECT_STORE_SHARE, offload_per_worker
 from components.config import Job, TeamStack, Workers, Workload
 from components.contract import PlatformExports
 from components.gpu import allocatable
@@ -148,7 +151,30 @@ def workload_errors(
         errors += _fit(f"{path}.workers", workers.cpu, workers.memory_gib, pool.name, pool.machine_type, sidecar)
     if workers.gpus is not None and workers.gpus > (per_node := placement.pools[0].gpus_per_node):
         errors.append(f"{path}.workers.gpus: {placement.pools[0].name} nodes have {per_node} GPU(s)")
-    return errors + _args_errors(path, workload, placement, platform)
+    return errors + _offload_errors(path, workload, placement) + _args_errors(path, workload, placement, platform)
+
+
+def _offload_errors(path: str, workload: Workload, placement: Placement) -> list[str]:
+    """KV offload lives in the worker pod's memory: the offload of the replicas one worker can hold,
+    beside Ray's object store, must fit workers.memoryGib (which _fit holds to the node's allocatable)."""
+    if workload.args.profile != "cluster":
+        return []
+    gib, replicas = offload_per_worker(list(workload.args.llm_models().values()), placement.gpus)
+    memory = workload.workers.memory_gib
+    if gib <= (room := memory * (1 - OBJECT_STORE_SHARE)):
+        return []
+    wanted = math.ceil(gib / (1 - OBJECT_STORE_SHARE))
+    nodes = [
+        f"{pool.name}'s {pool.machine_type} leaves {gib_left:g} GiB allocatable"
+        for pool in placement.pools
+        if (left := allocatable(pool.machine_type)) and wanted > (gib_left := left[1])
+    ]
+    fix = f"lower kv_offload_gib ({'; '.join(nodes)})" if nodes else f"raise workers.memoryGib to {wanted}"
+    return [
+        f"{path}.args: the KV offload of the {replicas} replica(s) a worker can hold takes {gib:g} GiB of its"
+        f" memory, but workers.memoryGib {memory} leaves {room:g} beside Ray's object store"
+        f" ({OBJECT_STORE_SHARE:.0%} of it): {fix}"
+    ]
 
 
 def storage_errors(path: str, workload: Workload, config: TeamStack) -> list[str]:

@@ -388,10 +388,11 @@ def _capacity_lines(report: dict) -> list[str]:
             if cold.spare:
                 lines.append(f"    cold start on a spare node: {cold.spare.seconds}s ({cold.spare.brief})")
         for fit in w["models"]:
+            offload = f" + {fit['offloadKvTokens']:,} offloaded to host memory" if fit.get("offloadKvTokens") else ""
             lines.append(
                 f"    {fit['model']} on {fit['accelerator']} at {fit['placement']}: {fit['weightsGibPerGpu']:g} GiB"
-                f" weights, KV {fit['kvGibNeeded']:g} of {fit['kvGibFree']:g} GiB free per GPU;"
-                f" decode >= {fit['msPerTokenFloor']:g} ms/token"
+                f" weights, KV {fit['kvGibNeeded']:g} of {fit['kvGibFree']:g} GiB free per GPU"
+                f" ({fit['kvTokens']:,} tokens a replica{offload}); decode >= {fit['msPerTokenFloor']:g} ms/token"
             )
     if "quotaGpus" in report:
         share = ""

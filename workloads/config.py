@@ -192,6 +192,73 @@ GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default share of a GPU's memory
 # reads the safetensors from the bucket into the engine (Run:ai's streamer, in the Ray image).
 STREAMED = "runai_streamer"
 LoadFormat = Literal["runai_streamer", "auto"]
+# Ray Serve LLM's prefix-aware router (ray.serve.llm.request_router@2.60.0), as workloads/serving/
+# routing.py makes it safe; the KV-aware one scores replicas through NVIDIA Dynamo's selection service
+# (routing_policies/kv_aware/kv_token_tracker.py:243-250), which our Ray image does not carry.
+PREFIX_ROUTER = "workloads.serving.routing.PrefixRouter"
+# HAProxy hands the ingress request router the request's body only when told to; without it a
+# body-aware router sees no prompt and falls back to load-balanced picks (serve/_private/constants.py
+# @2.60.0:1008-1019, core/ingress/router.py: "Could not derive a routing key").
+FORWARD_BODY = "RAY_SERVE_INGRESS_REQUEST_ROUTER_FORWARD_BODY"
+
+
+class Routing(Part):
+    """How Serve picks a replica of a model for each request (Ray Serve LLM's request routers)."""
+
+    router: Literal["default", "prefix_aware", "kv_aware"] = Field(
+        "default",
+        description="`default`: by load alone; `prefix_aware`: to the replica that has seen the longest part of"
+        " the prompt (its KV cache likely holds it) while the load is balanced: chat histories, shared system"
+        " prompts and documents; `kv_aware`: needs NVIDIA Dynamo, which rayplane's image lacks (refused)",
+    )
+    imbalanced_threshold: float | None = Field(
+        None,
+        gt=0,
+        description="prefix_aware: a difference in queued requests between replicas above which it picks by load"
+        " alone (default: never)",
+    )
+    match_rate_threshold: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="prefix_aware: the share of a prompt a replica must have seen to be picked for it; below it,"
+        " the replica that has seen the least",
+    )
+    max_tree_chars: int = Field(
+        400_000,
+        ge=1000,
+        description="prefix_aware: characters of prompts the router remembers; past them it forgets the least"
+        " recently used down to 90% (its memory is one actor's)",
+    )
+
+    @model_validator(mode="after")
+    def _router(self) -> Self:
+        if self.router == "kv_aware":
+            raise ValueError(
+                "router kv_aware: Ray Serve LLM 2.60 scores replicas for it with NVIDIA Dynamo's selection service"
+                " (ai-dynamo), which rayplane's Ray image does not install; without it Ray picks a random replica."
+                " Use prefix_aware"
+            )
+        changed = [name for name, field in Routing.model_fields.items() if getattr(self, name) != field.default]
+        if self.router != "prefix_aware" and (changed := [name for name in changed if name != "router"]):
+            raise ValueError(f"{', '.join(changed)}: parameters of the prefix_aware router, not of {self.router}")
+        return self
+
+    def deployment_config(self) -> dict:
+        """The LLM deployment's request router (Serve's `request_router_config`); {} for the default."""
+        if self.router != "prefix_aware":
+            return {}
+        kwargs = {
+            "match_rate_threshold": self.match_rate_threshold,
+            "do_eviction": True,
+            "eviction_threshold_chars": self.max_tree_chars,
+            "eviction_target_chars": self.max_tree_chars * 9 // 10,
+        }
+        if self.imbalanced_threshold is not None:
+            kwargs["imbalanced_threshold"] = self.imbalanced_threshold
+        return {"request_router_config": {"request_router_class": PREFIX_ROUTER, "request_router_kwargs": kwargs}}
+
+
 LOAD_FORMAT = (
     "how vLLM reads the weights: `runai_streamer` streams safetensors from the gs:// prefix (or directory) into"
     " the engine, no copy on the node's disk; `auto`: Ray copies a gs:// model to the node's disk, vLLM loads it"
@@ -225,6 +292,17 @@ class LLMModel(Part):
     max_ongoing_requests: int = Field(64, ge=1, description="requests a replica takes at once")
     autoscaling: Autoscaling = Field(Autoscaling(), description="replicas of this model")
     lora: LoraConfig | None = Field(None, description="LoRA adapters per request")
+    routing: Routing = Field(Routing(), description="how a request picks one of this model's replicas")
+    prefix_caching: bool = Field(
+        True, description="vLLM reuses the KV cache of a prompt's prefix it computed before (off: every prompt whole)"
+    )
+    kv_offload_gib: float | None = Field(
+        None,
+        gt=0,
+        description="host memory per replica, GiB, that keeps KV cache the GPU evicts (vLLM's native CPU"
+        " offloading): a prefix that returns is copied back instead of computed again; counted in the worker's"
+        " memoryGib",
+    )
 
     @property
     def parallel(self) -> int:
@@ -275,6 +353,20 @@ class LLMModel(Part):
         return self
 
     @model_validator(mode="after")
+    def _caching(self) -> "LLMModel":
+        # Both find a prompt's earlier KV cache by its prefix's block hashes: without prefix caching
+        # there is nothing to route to and nothing offloaded is found again.
+        if self.prefix_caching:
+            return self
+        if self.routing.router == "prefix_aware":
+            raise ValueError(
+                "routing.router prefix_aware needs prefix_caching: it sends a prompt where its start is cached"
+            )
+        if self.kv_offload_gib is not None:
+            raise ValueError("kv_offload_gib needs prefix_caching: vLLM finds offloaded KV cache by a prompt's prefix")
+        return self
+
+    @model_validator(mode="after")
     def _gpu_share(self) -> "LLMModel":
         if self.num_gpus is not None and self.parallel > 1:
             raise ValueError(
@@ -291,6 +383,7 @@ class LLMModel(Part):
 
 
 LOCAL_MODEL = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}  # one CPU engine on a laptop
+CPU_DTYPE = "float32"  # vLLM's dtype in the cpu profile (workloads/serving/llm.py says why)
 
 
 class ChatLimits(Part):
@@ -347,7 +440,10 @@ class LLMAppArgs(Args):
         # Ray Serve LLM supports it for one model without LoRA only; "0" says this app needs it off.
         direct = len(self.models) == 1 and self.models[0].lora is None
         vllm = {"VLLM_USE_RAY_V2_EXECUTOR_BACKEND": "1"}  # on GPUs (vLLM's CPU backend runs its own processes)
-        return {**super().serve_env(), DIRECT_STREAMING: "1" if direct else "0", **vllm}
+        env = {**super().serve_env(), DIRECT_STREAMING: "1" if direct else "0", **vllm}
+        if any(model.routing.router == "prefix_aware" for model in self.models):
+            env[FORWARD_BODY] = "1"  # the router reads the prompt HAProxy hands it
+        return env
 
     def local(self) -> Self:
         # The tiny model's context is 2048 tokens.

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components import pricing
-from components.capacity import model_fit
+from components.capacity import model_fit, offload_per_worker
 from components.config import ConfigError
 from tests.infra.conftest import besides_standing, render_values, rendered, stack_values
 from tools import render as render_tool
@@ -176,6 +176,30 @@ def test_the_engine_runs_with_what_the_check_assumed():
     assert (model["num_gpus"], model["max_num_seqs"], parsed.memory_utilization) == (0.5, 8, 0.45)
 
 
+def test_kv_offload_adds_the_tokens_its_host_memory_holds():
+    """The offload size is the replica's over its ranks (vLLM's kv_offloading_size), and a token there
+    holds what every rank keeps of it; the GPU's own KV tokens are what is free beside the weights."""
+    one = model_fit(llm(preset="qwen2.5-1.5b", max_model_len=8192, kv_offload_gib=28), "nvidia-l4")
+    token = 2 * 28 * 2 * 128 * 2  # K and V x layers x KV heads x head_dim x 2 bytes
+    assert one.kv_tokens == pytest.approx(one.kv_gib_free * 2**30 / token, rel=1e-3)  # (the GiB are rounded)
+    assert one.offload_kv_tokens == 28 * 2**30 // token
+    tp = model_fit(llm(preset="qwen2.5-14b", tensor_parallel_size=2, max_num_seqs=6, kv_offload_gib=16), "nvidia-l4")
+    per_rank = 2 * 48 * (8 // 2) * 128 * 2
+    assert tp.offload_kv_tokens == 16 * 2**30 // (per_rank * 2)
+    assert model_fit(llm(preset="qwen2.5-1.5b"), "nvidia-l4").offload_kv_tokens == 0
+
+
+def test_the_offload_a_worker_holds_is_that_of_the_replicas_its_gpus_fit():
+    """Ray places a replica wherever its GPUs are free, so a worker's host memory must hold the
+    offload of as many replicas as its GPUs fit, the largest first."""
+    halves = llm(num_gpus=0.5, kv_offload_gib=4, autoscaling={"min_replicas": 1, "max_replicas": 4})
+    assert offload_per_worker([halves], 1) == (8, 2)
+    assert offload_per_worker([halves], 4) == (16, 4)  # no more than its replicas at their most
+    whole = llm(kv_offload_gib=10, autoscaling={"min_replicas": 1, "max_replicas": 2})
+    assert offload_per_worker([halves, whole], 2) == (20, 2)  # 10 GiB a GPU beats 2 x 4 GiB
+    assert offload_per_worker([llm()], 2) == (0, 0)
+
+
 # -- the latency target
 
 
@@ -295,8 +319,8 @@ def test_render_shows_capacity_in_its_summary_and_resources_json(tmp_path, capsy
     out = capsys.readouterr().out
     assert "chat (services[0]): replicas of 2 x 2 GPU to 4 x 2 GPU need 2-4 workers of 2 GPU(s) from l4-x2" in out
     assert (
-        "qwen2.5-14b bf16 on nvidia-l4 at TP=2: 13.69 GiB weights, KV 4.5 of 5.55 GiB free per GPU;"
-        " decode >= 49 ms/token" in out
+        "qwen2.5-14b bf16 on nvidia-l4 at TP=2: 13.69 GiB weights, KV 4.5 of 5.55 GiB free per GPU (60,667 tokens"
+        " a replica); decode >= 49 ms/token" in out
     )
     assert "quota: 16 GPUs, up to $16.01/h, 7% of the platform's maximum" in out
     assert "by tier: l4 on-demand $4.00-$8.00, l4-flex flex-start $4.00-$8.00, l4-spot spot $1.60-$3.20 /h" in out

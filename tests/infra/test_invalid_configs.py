@@ -780,6 +780,56 @@ TEAM = [
         ],
     ),
     Case(
+        "kv-aware-router",
+        "search-dev",
+        {"services.1.args.models.0.routing": {"router": "kv_aware"}},
+        [
+            "services[1].args.models[0].routing: router kv_aware: Ray Serve LLM 2.60 scores replicas for it with"
+            " NVIDIA Dynamo's selection service (ai-dynamo), which rayplane's Ray image does not install; without it"
+            " Ray picks a random replica. Use prefix_aware"
+        ],
+    ),
+    Case(
+        "router-parameters-of-another-router",
+        "search-dev",
+        {"services.1.args.models.0.routing": {"match_rate_threshold": 0.5}},
+        [
+            "services[1].args.models[0].routing: match_rate_threshold: parameters of the prefix_aware router, not of"
+            " default"
+        ],
+    ),
+    Case(
+        "prefix-routing-without-prefix-caching",
+        "search-dev",
+        {
+            "services.1.args.models.0.routing": {"router": "prefix_aware"},
+            "services.1.args.models.0.prefix_caching": False,
+        },
+        [
+            "services[1].args.models[0]: routing.router prefix_aware needs prefix_caching: it sends a prompt where its"
+            " start is cached"
+        ],
+    ),
+    Case(
+        "kv-offload-beyond-the-worker",
+        "search-dev",
+        {"services.1.args.models.0.kv_offload_gib": 12},
+        [
+            "services[1].args: the KV offload of the 1 replica(s) a worker can hold takes 12 GiB of its memory, but"
+            " workers.memoryGib 16 leaves 11.2 beside Ray's object store (30% of it): raise workers.memoryGib to 18"
+        ],
+    ),
+    Case(
+        "kv-offload-beyond-the-node",
+        "search-prod",
+        {"services.0.args.models.0.kv_offload_gib": 100},
+        [
+            "services[0].args: the KV offload of the 1 replica(s) a worker can hold takes 100 GiB of its memory, but"
+            " workers.memoryGib 80 leaves 56 beside Ray's object store (30% of it): lower kv_offload_gib (l4's"
+            " g2-standard-24 leaves 88.5 GiB allocatable; l4-spot's g2-standard-24 leaves 88.5 GiB allocatable)"
+        ],
+    ),
+    Case(
         "unknown-preset",
         "search-dev",
         {"services.1.args.models.0.preset": "gpt-5"},

@@ -282,3 +282,52 @@ def test_one_plain_model_streams_straight_from_the_llm_server():
     assert serve_env([one, EmbeddingAppArgs()])[DIRECT_STREAMING] == "1"
     shared = serve_env([one, two])
     assert DIRECT_STREAMING not in shared and shared["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+
+
+def test_routing_and_caching_reach_ray_serve_llm_and_vllm():
+    """The prefix-aware router becomes the LLM deployment's request router, with its parameters, and
+    HAProxy hands it the body it routes on; prefix caching and KV offload reach vLLM's engine, the
+    offload only where vLLM has it (on GPUs: its CPU backend's KV cache is host memory already)."""
+    from ray.serve.config import RequestRouterConfig
+
+    from workloads.config import FORWARD_BODY, LLMAppArgs
+    from workloads.serving.llm import llm_config
+    from workloads.serving.routing import PrefixRouter
+
+    model = {"model_id": "m", "model_source": "/models/m", "kv_offload_gib": 8}
+    routed = {**model, "routing": {"router": "prefix_aware", "imbalanced_threshold": 4, "max_tree_chars": 100_000}}
+    app = LLMAppArgs(models=[routed])
+    config = llm_config(app.models[0], app)
+    router = RequestRouterConfig(**config.deployment_config["request_router_config"])
+    assert router.get_request_router_class().__name__ == PrefixRouter.__name__  # pickled by value
+    assert router.request_router_kwargs == {
+        "imbalanced_threshold": 4,
+        "match_rate_threshold": 0.1,
+        "do_eviction": True,
+        "eviction_threshold_chars": 100_000,
+        "eviction_target_chars": 90_000,
+    }
+    assert app.serve_env()[FORWARD_BODY] == "1"
+    assert config.engine_kwargs["enable_prefix_caching"] is True and config.engine_kwargs["kv_offloading_size"] == 8
+    assert "kv_offloading_size" not in llm_config(app.local().models[0], app.local()).engine_kwargs
+    plain = LLMAppArgs(models=[{**model, "kv_offload_gib": None, "prefix_caching": False}])
+    config = llm_config(plain.models[0], plain)
+    assert "request_router_config" not in config.deployment_config and FORWARD_BODY not in plain.serve_env()
+    assert config.engine_kwargs["enable_prefix_caching"] is False
+
+
+def test_the_prefix_router_routes_a_request_without_a_prompt_by_load():
+    """Serve's Python proxy, HAProxy's fallback while it reloads, hands the router the raw HTTP
+    request: Ray's router raises on it (a 500); ours finds no text and Ray then picks by load."""
+    from types import SimpleNamespace
+
+    from ray.serve.llm.request_router import PrefixCacheAffinityRouter
+
+    from workloads.serving.routing import PrefixRouter
+
+    raw = SimpleNamespace(args=[{"type": "http"}], kwargs={})
+    with pytest.raises(ValueError, match="No request with message or prompt"):
+        PrefixCacheAffinityRouter._extract_text_from_request(PrefixRouter.__new__(PrefixRouter), raw)
+    router = PrefixRouter.__new__(PrefixRouter)  # no Serve around it: only the extraction is exercised
+    assert router._extract_text_from_request(raw) is None
+    assert router._extract_text_from_request(SimpleNamespace(args=[SimpleNamespace(prompt="hi")])) == "hi"

@@ -9,7 +9,7 @@ import os
 
 from ray.serve.llm import LLMConfig, build_openai_app
 
-from workloads.config import DIRECT_STREAMING, LLMAppArgs, LLMModel
+from workloads.config import CPU_DTYPE, DIRECT_STREAMING, LLMAppArgs, LLMModel
 from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer
 
 
@@ -19,6 +19,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         "pipeline_parallel_size": model.pipeline_parallel_size,
         "max_num_seqs": model.max_num_seqs,  # what the stack's fit check reserved KV cache for
         "load_format": model.load_format,  # streamed: Ray Serve LLM hands vLLM the gs:// prefix itself
+        "enable_prefix_caching": model.prefix_caching,
         # A request that sets no max_tokens gets the limit (vLLM takes the least of this and the context left).
         "override_generation_config": {"max_new_tokens": app.limits.max_output_tokens},
     }
@@ -27,14 +28,20 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
     deployment = {
         "autoscaling_config": model.autoscaling.model_dump(),
         "max_ongoing_requests": model.max_ongoing_requests,
+        **model.routing.deployment_config(),
     }
     placement = {}
     if app.profile == "cluster":
         engine["gpu_memory_utilization"] = model.memory_utilization
+        if model.kv_offload_gib:  # vLLM's native offloading (GPUs only), the replica's size over its ranks
+            engine["kv_offloading_size"] = model.kv_offload_gib
         if model.num_gpus:  # a share of one GPU: Ray Serve LLM passes it to vLLM's Ray workers
             placement = {"placement_group_config": {"bundle_per_worker": {"GPU": model.num_gpus}}}
     else:
         engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
+        # The local models' own dtype. vLLM's CPU default, bf16, died with SIGILL in a Ray worker on
+        # an Intel Xeon with AMX (not outside Ray); float32 runs everywhere.
+        engine["dtype"] = CPU_DTYPE
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
     source = model.model_source
