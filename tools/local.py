@@ -200,7 +200,20 @@ def stop() -> None:
     import ray
 
     if ray.is_initialized():
+        node = ray.get_runtime_context().get_node_id()
         ray.shutdown()
+        _stop_haproxy(node)
+
+
+def _stop_haproxy(node: str) -> None:
+    """Serve's HAProxy (a child of Serve's HAProxy manager, restarted on every reload) can outlive
+    Ray's shutdown, orphaned and holding the serve port: seen after a SIGTERM stop. Its config
+    lives under a folder named for the node (serve/_private/haproxy.py), which finds it."""
+    import psutil
+
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "haproxy" and any(node in part for part in process.info["cmdline"] or []):
+            process.kill()
 
 
 def port_free(port: int) -> bool:
