@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("render", "compose", "embeddings", "batch", "llm", "coldstart")
+BENCHMARKS = ("render", "compose", "embeddings", "batch", "llm", "traffic", "coldstart")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,10 @@
 """A tiny Llama with random weights and a locally trained tokenizer, for running the LLM payloads
 on a laptop CPU and in tests: nothing is downloaded, and the same seed gives the same files.
 
+`SMALL` is the same recipe 40 times larger, for benchmarks of caching: the tiny model computes a
+2,000-token prompt in milliseconds, so no cache could shorten its time to first token; at this size
+prefill costs seconds on a laptop CPU, as a long prompt costs a real model on a GPU.
+
     python -m workloads.local.tiny_llm [DIR]   # prints the model directory
 """
 
@@ -10,8 +14,12 @@ from pathlib import Path
 
 from workloads.local import BUILD
 
-DEFAULT_DIR = BUILD / "models" / "tiny-llama"
 VERSION = 1  # bump when the recipe changes; the cache is keyed on it
+# (hidden size, MLP size, layers, attention heads, KV heads): head size 32, which vLLM's CPU attention supports
+TINY = (128, 256, 2, 4, 4)
+SMALL = (512, 1536, 8, 16, 4)
+DEFAULT_DIR = BUILD / "models" / "tiny-llama"
+SMALL_DIR = BUILD / "models" / "small-llama"
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
@@ -25,10 +33,11 @@ CORPUS = [
 ] * 20
 
 
-def ensure(directory: Path = DEFAULT_DIR) -> Path:
+def ensure(directory: Path = DEFAULT_DIR, shape: tuple[int, int, int, int, int] = TINY) -> Path:
     """The model directory, created on first use (about a second on 2 CPUs)."""
     marker = directory / "rayplane-tiny-llm.json"
-    if marker.exists() and json.loads(marker.read_text()).get("version") == VERSION:
+    recipe = {"version": VERSION, "shape": list(shape)}
+    if marker.exists() and json.loads(marker.read_text()) == recipe:
         return directory
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -48,14 +57,14 @@ def ensure(directory: Path = DEFAULT_DIR) -> Path:
     fast.save_pretrained(directory)
 
     torch.manual_seed(0)
-    # head size 32 (128 / 4): a size vLLM's CPU attention supports
+    hidden, mlp, layers, heads, kv_heads = shape
     config = LlamaConfig(
         vocab_size=len(fast),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        hidden_size=hidden,
+        intermediate_size=mlp,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=2048,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
@@ -63,7 +72,7 @@ def ensure(directory: Path = DEFAULT_DIR) -> Path:
         torch_dtype="float32",
     )
     LlamaForCausalLM(config).save_pretrained(directory, safe_serialization=True)
-    marker.write_text(json.dumps({"version": VERSION}))
+    marker.write_text(json.dumps(recipe))
     return directory
 
 
