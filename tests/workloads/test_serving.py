@@ -244,6 +244,59 @@ def test_bucket_weights_become_a_cloud_mirror():
     config = llm_config(app.models[0], app)
     assert config.model_loading_config.model_source.bucket_uri == "gs://models/m"
     assert config.engine_kwargs["tensor_parallel_size"] == 2 and config.accelerator_config.kind == "gpu"
+    assert config.get_or_create_callback().ctx.run_init_node  # Ray Serve LLM downloads it on the node
+
+
+def test_a_model_on_disk_starts_without_ray_serve_llms_download_task(llm, ray_context):
+    """That task downloads a bucket's model only, yet costs a worker that imports vLLM first, on the
+    engine's start path; for weights already on disk (the tiny model's) no worker runs it."""
+    from pathlib import Path
+
+    logs = Path(ray_context.address_info["session_dir"]) / "logs"
+    assert llm.models.list().data  # the LLM app is up
+    workers = [out.read_text() for out in logs.glob("worker-*.out")]  # each names what it ran
+    assert any(":actor_name:ServeReplica:llm:LimitedLLMServer" in worker for worker in workers)
+    assert not any(":task_name:initialize_remote_node" in worker for worker in workers)
+
+
+def test_the_engine_starts_without_waiting_for_ray_serve_llms_usage_telemetry(monkeypatch):
+    """Ray's start waits for its telemetry push, which the first time creates a detached actor in a
+    worker that imports vLLM (20 s on 2 cores); ours sends it afterwards, from a thread, and not at
+    all with Ray's usage stats off (as on a laptop), where Ray would never send it on."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from workloads.serving import llm_edge
+
+    sent, release = [], threading.Event()
+
+    def push(all_models):
+        release.wait(60)
+        sent.extend(all_models)
+
+    monkeypatch.setattr(llm_edge, "push_telemetry_report_for_all_models", push)
+    monkeypatch.setattr(llm_edge, "record_extra_usage_tag", lambda *args: None)
+
+    class Engine:
+        async def start(self):
+            pass
+
+    # (Its method alone: a server made with __new__ leaves Ray's async __del__ unawaited.)
+    server = SimpleNamespace(engine=Engine(), _llm_config="the model's config")
+    start = lambda: llm_edge.LimitedLLMServer._start_engine(server)  # noqa: E731
+    pushing = lambda: [t for t in threading.enumerate() if t.name == llm_edge.USAGE_THREAD]  # noqa: E731
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    asyncio.run(asyncio.wait_for(start(), 10))
+    assert not pushing()
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    asyncio.run(asyncio.wait_for(start(), 10))  # started, the push still blocked
+    assert pushing() and not sent
+    release.set()
+    deadline = time.monotonic() + 10
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sent == ["the model's config"]
 
 
 def test_the_engine_runs_with_the_sizes_the_stack_checked():

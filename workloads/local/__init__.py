@@ -14,6 +14,10 @@ ENV = {  # for every Ray process: vLLM's CPU backend, models from disk only
     # Behind HAProxy an ingress replica stays 30 s after it is told to stop, for a cloud load
     # balancer to deregister it; on a laptop none is in front, and every stop would wait for nothing.
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
+    # A laptop's runs report no usage home, Ray's or vLLM's: there is nobody to tell, and Ray Serve
+    # LLM's report costs every first LLM replica a worker importing vLLM (serving/llm_edge.py).
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "VLLM_NO_USAGE_STATS": "1",
 }
 
 

@@ -10,7 +10,7 @@ import os
 from ray.serve.llm import LLMConfig, build_openai_app
 
 from workloads.config import CPU_DTYPE, DIRECT_STREAMING, LLMAppArgs, LLMModel
-from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer
+from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer, OnDisk
 
 
 def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
@@ -44,9 +44,9 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         engine["dtype"] = CPU_DTYPE
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
-    source = model.model_source
+    source, callback = model.model_source, {"callback_class": OnDisk}
     if source.startswith(("gs://", "s3://")):  # a bucket: Ray Serve LLM copies it to the node, or streams it
-        source = {"bucket_uri": source}
+        source, callback = {"bucket_uri": source}, {}
     return LLMConfig(
         model_loading_config={"model_id": model.model_id, "model_source": source},
         engine_kwargs=engine,
@@ -54,6 +54,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         accelerator_type=app.accelerator_type if app.profile == "cluster" else None,
         lora_config=model.lora.model_dump() if model.lora else None,
         server_cls=LimitedLLMServer,
+        callback_config=callback,
         experimental_configs={LIMITS_KEY: app.limits.model_dump()},
         **placement,
     )

@@ -9,7 +9,12 @@ Ray Serve LLM takes HTTP in one of two places, so the one check is hooked into b
 """
 
 import json
+import threading
 
+from ray._common.usage.usage_lib import TagKey, record_extra_usage_tag, usage_stats_enabled
+from ray.llm._internal.common.callbacks.base import CallbackBase
+from ray.llm._internal.serve.constants import RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING
+from ray.llm._internal.serve.observability.usage_telemetry.usage import push_telemetry_report_for_all_models
 from ray.serve.llm.deployment import LLMServer
 from ray.serve.llm.ingress import OpenAiIngress
 from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
@@ -22,6 +27,7 @@ from workloads.serving.errors import APIError, bounded_body, check_length
 
 LIMITS_KEY = "rayplane_limits"  # LLMConfig.experimental_configs carries the limits to the server
 LIMITED_PATHS = ("/v1/chat/completions", "/v1/completions")
+USAGE_THREAD = "ray-serve-llm-usage"
 
 
 def _text(content) -> str:
@@ -136,9 +142,35 @@ class Limits:
         await self.app(scope, replay, send)
 
 
+class OnDisk(CallbackBase):
+    """Ray Serve LLM's callback for a model already on the node's disk: no node initialization.
+    That step only downloads a bucket's model, yet it runs as a Ray task in a worker of its own
+    that imports vLLM first, on the engine's start path (serve/engines/vllm/vllm_engine.py@2.60.0:
+    403-405; for a local path download_model_files returns it untouched)."""
+
+    async def on_before_node_init(self) -> None:
+        self.ctx.run_init_node = False
+
+
+def _report_usage(config) -> None:
+    """Ray Serve LLM's usage telemetry at an engine's start (core/server/llm_server.py@2.60.0:311-322)."""
+    push_telemetry_report_for_all_models(all_models=[config])  # never raises
+    if RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING:
+        record_extra_usage_tag(TagKey.LLM_SERVE_DIRECT_STREAMING_ENABLED, "1")
+
+
 class LimitedLLMServer(LLMServer):
     """Ray Serve LLM's server, ready once it has made a token, its vLLM app behind `Limits` (direct
     streaming)."""
+
+    async def _start_engine(self):
+        await self.engine.start()
+        # Ray's own start then waits for its usage telemetry: a detached actor, which the first
+        # replica's push creates in a fresh worker that imports vLLM (20 s of a start on 2 cores).
+        # Sent from a thread instead, off the start path (and off the event loop: it blocks); not
+        # at all where Ray's usage stats are off, which would never send it (RAY_USAGE_STATS_ENABLED=0).
+        if usage_stats_enabled():
+            threading.Thread(target=_report_usage, args=(self._llm_config,), name=USAGE_THREAD, daemon=True).start()
 
     async def __init__(self, llm_config, **kwargs):
         await super().__init__(llm_config, **kwargs)
