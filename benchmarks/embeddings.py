@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     config = svc.args
     port = free_port()
     working_dir = write_archive()
-    local.start_ray(working_dir, config.serve_env())
+    local.start_ray(working_dir, config.serve_env(), dashboard=False)  # (benchmarks/systems.py: OurService)
     try:
         local.deploy([local.local_application(svc, working_dir)], port)
         url = f"http://127.0.0.1:{port}/{svc.name}/v1/embeddings"

@@ -3,7 +3,8 @@ before the next starts (`alone`): on 2 cores an idle server beside the one measu
 controller and proxy, an engine's busy loop) takes a share of the CPU the measured one would have.
 
 - `OurService`: a stack's LLM service as `make local` runs it (its Serve app and args through
-  tools.local, the Ray environment its RayService gets), or in the cluster profile on a GPU.
+  tools.local, the Ray environment its RayService gets), or in the cluster profile on a GPU; without
+  Ray's dashboard, which the cluster runs on the head pod, away from the engines.
 - `VllmServer`: vLLM's own OpenAI server on the same weights and engine limits.
 - `VllmRouter`: vLLM's router (the `vllm-router` package) in front of vLLM servers.
 
@@ -75,7 +76,8 @@ class OurService:
         self.environ = dict(os.environ)  # start_ray sets the variant's Ray environment here: put back at stop
         haproxy = {"RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()), "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
         working_dir = write_archive()
-        local.start_ray(working_dir, {**self.args.serve_env(), **haproxy}, metrics_port=self.metrics_port)
+        env = {**self.args.serve_env(), **haproxy}
+        local.start_ray(working_dir, env, metrics_port=self.metrics_port, dashboard=False)
         local.deploy([local.local_application(self.service, working_dir)], self.port)
         return time.monotonic() - started
 

@@ -81,12 +81,18 @@ def serve_env(args: list[Args]) -> dict[str, str]:
 
 
 def start_ray(
-    working_dir: Path, env: dict[str, str] | None = None, verbose: bool = False, metrics_port: int | None = None
-) -> str:
+    working_dir: Path,
+    env: dict[str, str] | None = None,
+    verbose: bool = False,
+    metrics_port: int | None = None,
+    dashboard: bool = True,
+) -> str | None:
     """A local Ray whose jobs and Serve apps run from the payload archive, its processes started
     with `env` as a cluster's pods are (set before Ray is imported: Serve reads it at import);
     the dashboard URL. Unless `verbose`, Ray's and vLLM's own logs stay in Ray's log files. Its
-    Prometheus metrics are served on `metrics_port` (default: one Ray picks)."""
+    Prometheus metrics are served on `metrics_port` (default: one Ray picks). Without `dashboard`
+    (and its Jobs API), Ray starts none of the dashboard's nine module processes: in the cluster
+    they run on the head pod, which runs no replica (num-cpus 0), not beside the engines."""
     os.environ.update(env or {})
     import ray
 
@@ -98,14 +104,14 @@ def start_ray(
             logging.getLogger(name).setLevel(level)
     context = ray.init(
         runtime_env={"working_dir": str(working_dir), "env_vars": {**ENV, **(env or {})}},
-        include_dashboard=True,  # the Jobs API, as KubeRay uses it
-        dashboard_port=free_port(),
+        include_dashboard=dashboard,  # the Jobs API, as KubeRay uses it
+        dashboard_port=free_port() if dashboard else None,
         log_to_driver=verbose,
         configure_logging=False,
         _metrics_export_port=metrics_port,
     )
     stop_on_signals()  # again: ray.init installs its own handler, which aborts the driver
-    return f"http://{context.dashboard_url}"
+    return f"http://{context.dashboard_url}" if dashboard else None
 
 
 def stop_on_signals() -> None:
