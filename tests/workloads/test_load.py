@@ -87,8 +87,9 @@ def test_embeddings_answer_1000_requests_at_concurrency_32_and_oversize_ones_do_
     assert abused["p99_s"] <= 2 * calm["p99_s"], figures["embeddings_load"]
 
 
-def replicas(app: str, deployment: str) -> dict[str, int]:
-    """A Serve deployment's live replicas: {actor name: PID} (named actors in Serve's namespace)."""
+def replicas(app: str, deployment: str, ask=lambda _: os.getpid()) -> dict[str, int]:
+    """A Serve deployment's live replicas: {actor name: `ask` run in its process, by default its PID}
+    (named actors in Serve's namespace)."""
     import ray
 
     prefix = f"SERVE_REPLICA::{app}#{deployment}#"
@@ -96,7 +97,7 @@ def replicas(app: str, deployment: str) -> dict[str, int]:
     found = {}
     for name in names:
         try:
-            found[name] = ray.get(ray.get_actor(name, namespace="serve").__ray_call__.remote(lambda _: os.getpid()))
+            found[name] = ray.get(ray.get_actor(name, namespace="serve").__ray_call__.remote(ask))
         except (ValueError, ray.exceptions.RayActorError):  # gone, or going, since it was listed
             continue
     return found
@@ -128,6 +129,14 @@ def test_a_replica_killed_under_load_is_replaced(embeddings, figures):
     after = summary(*asyncio.run(load(embeddings, 200)))
     figures["replica_kill"] = {"under_kill": under_kill, "recovered_s": round(recovery["s"], 1), "after": after}
     assert under_kill["failed"] == after["failed"] == 0, figures["replica_kill"]
+
+
+def test_the_model_replicas_together_run_no_more_torch_threads_than_the_machine_has_cores(embeddings):
+    """Serve scales the model by replicas: were each replica to run torch on every core, two of them
+    would overrun the cores (texts/s at concurrency 32 fell to half: benchmarks/README.md)."""
+    threads = replicas(APP, "Embedder", ask=lambda _: __import__("torch").get_num_threads())
+    assert len(threads) == 2
+    assert sum(threads.values()) <= len(os.sched_getaffinity(0)), threads
 
 
 def test_llm_answers_200_chats_at_concurrency_32(llm, figures):

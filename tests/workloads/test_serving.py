@@ -1,6 +1,7 @@
 """The Serve payloads for real on a local Ray (CPU profile): HTTP in, real models out."""
 
 import asyncio
+import base64
 import json
 
 import numpy as np
@@ -163,6 +164,7 @@ def test_embeddings_have_the_model_dimension_and_are_deterministic(embeddings):
         (json.dumps({"input": ["x" * 200, "y" * 200]}), 413, "input_too_long", "input"),  # too much in all
         (json.dumps({"input": ["a"] * 5}), 413, "too_many_inputs", "input"),
         (json.dumps({"input": "hi", "padding": "x" * 7000}), 413, "request_too_large", None),  # body
+        (json.dumps({"input": "hi", "encoding_format": "int8"}), 400, "invalid_request", "encoding_format"),
     ],
 )
 def test_embeddings_refuse_bad_requests_in_openais_error_shape_and_stay_up(embeddings, body, status, code, param):
@@ -172,6 +174,18 @@ def test_embeddings_refuse_bad_requests_in_openais_error_shape_and_stay_up(embed
     assert (error["code"], error["param"], error["type"]) == (code, param, "invalid_request_error")
     assert error["message"] and "ray." not in error["message"] and "pydantic" not in error["message"]
     assert requests.post(embeddings, json={"input": "still up"}, timeout=60).status_code == 200
+
+
+def test_base64_embeddings_are_the_float_ones_as_openai_packs_them_and_its_client_reads_them(embeddings):
+    texts = ["GPUs on Kubernetes", "a cooking recipe"]
+    floats = requests.post(embeddings, json={"input": texts}, timeout=60).json()["data"]
+    packed = requests.post(embeddings, json={"input": texts, "encoding_format": "base64"}, timeout=60).json()["data"]
+    unpacked = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in packed]
+    # (Other requests may be batched with other texts: the same vector to float32's rounding.)
+    assert all(np.allclose(u, f["embedding"], atol=1e-5) for u, f in zip(unpacked, floats, strict=True))
+    client = openai.OpenAI(base_url=embeddings.removesuffix("/embeddings"), api_key="unused", max_retries=0)
+    read = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts).data  # it asks for base64
+    assert all(np.allclose(r.embedding, f["embedding"], atol=1e-5) for r, f in zip(read, floats, strict=True))
 
 
 def test_the_openai_client_raises_its_own_exceptions_for_our_errors(embeddings):
