@@ -55,6 +55,23 @@ def interleave(rounds: int, systems: dict[str, Callable[[], dict]]) -> dict[str,
     return results
 
 
+def alone(rounds: int, systems: dict, load) -> dict[str, list[dict]]:
+    """Each system started, loaded (`load(system)`) and stopped, one after another, `rounds`
+    times (A, B, A, B, ...): no system shares the machine with another (on 2 cores an idle server
+    beside the one measured, its Ray, Serve's controller and proxy or an engine's busy loop, takes
+    a share of the CPU the measured one would have). Each result also has its start-up time."""
+    results: dict[str, list[dict]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, system in systems.items():
+            print(f"  {name}: starting", flush=True)
+            try:
+                startup = system.start()
+                results[name].append({**load(system), "startup_s": startup})
+            finally:
+                system.stop()
+    return results
+
+
 async def closed_loop(call: Callable[[int], Awaitable[dict]], requests: int, concurrency: int) -> tuple[list, float]:
     """`requests` calls, at most `concurrency` at once (each caller sends its next when one ends);
     the calls' results and the wall time."""

@@ -2,7 +2,7 @@
 through tools.local) against vLLM's own OpenAI server and `vllm.LLM` offline: the same model, the
 same prompts, the same engine limits (max_model_len, max_num_seqs). Each server runs alone on the
 machine: started, warmed up, swept, stopped, then the other, in interleaved rounds (benchmarks/
-systems.py `alone`). Streaming completions of max_tokens with ignore_eos at each concurrency of the
+common.py `alone`). Streaming completions of max_tokens with ignore_eos at each concurrency of the
 sweep: output tokens/s, time to first token (unloaded: concurrency 1; under load: the highest),
 inter-token latency, and start-up time (launch to healthy).
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import closed_loop, median_of, parser, ratio, report, run_script, stats
-from benchmarks.systems import OurService, VllmServer, alone, completion, service_run
+from benchmarks.common import alone, closed_loop, median_of, parser, ratio, report, run_script, stats
+from benchmarks.systems import OurService, VllmServer, completion, service_run
 from workloads.config import CPU_DTYPE
 from workloads.local import ENV
 

@@ -1,6 +1,5 @@
 """The LLM systems a benchmark compares, each started alone on the machine, loaded, and stopped
-before the next starts (`alone`): on 2 cores an idle server beside the one measured (Ray, Serve's
-controller and proxy, an engine's busy loop) takes a share of the CPU the measured one would have.
+before the next starts (benchmarks/common.py `alone`).
 
 - `OurService`: a stack's LLM service as `make local` runs it (its Serve app and args through
   tools.local, the Ray environment its RayService gets), or in the cluster profile on a GPU; without
@@ -193,22 +192,6 @@ class VllmRouter:
 
 def router_installed() -> bool:
     return Path(sys.executable).with_name("vllm-router").exists()
-
-
-def alone(rounds: int, systems: dict, load) -> dict[str, list[dict]]:
-    """Each system started, loaded (`load(system)`) and stopped, one after another, `rounds`
-    times (A, B, A, B, ...): no system shares the machine with another; each result also has
-    its start-up time to healthy."""
-    results: dict[str, list[dict]] = {name: [] for name in systems}
-    for _ in range(rounds):
-        for name, system in systems.items():
-            print(f"  {name}: starting", flush=True)
-            try:
-                startup = system.start()
-                results[name].append({**load(system), "startup_s": startup})
-            finally:
-                system.stop()
-    return results
 
 
 async def completion(client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int) -> dict:

@@ -20,14 +20,13 @@ import sys
 
 import httpx
 
-from benchmarks.common import closed_loop, median_of, parser, ratio, report, stats, wait_until
+from benchmarks.common import alone, closed_loop, median_of, parser, ratio, report, stats, wait_until
 from benchmarks.systems import (
     HITS,
     QUERIES,
     OurService,
     VllmRouter,
     VllmServer,
-    alone,
     completion,
     has_gpu,
     router_installed,
