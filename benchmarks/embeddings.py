@@ -47,7 +47,7 @@ def texts(n: int) -> list[str]:
     return [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(40)) + f" {i}" for i in range(n)]
 
 
-def load(url: str, sample: list[str], concurrency: int) -> dict:
+def generate(url: str, sample: list[str], concurrency: int) -> dict:
     """One text per request, `concurrency` in flight: texts/s, latency, and the CPU the generator's
     thread took meanwhile, in cores."""
 
@@ -119,7 +119,7 @@ class Service:
         startup = time.monotonic() - started
 
         def scaled() -> bool:
-            load(self.url, self.sample[: 4 * self.concurrency], self.concurrency)
+            generate(self.url, self.sample[: 4 * self.concurrency], self.concurrency)
             states = serve.status().applications[self.run.name].deployments["Embedder"].replica_states
             return states.get("RUNNING", 0) >= self.replicas
 
@@ -127,8 +127,8 @@ class Service:
         return startup
 
     def measure(self) -> dict:
-        single = load(self.url, self.sample[: max(8, len(self.sample) // 8)], 1)
-        return {"single": single["latency"], "loaded": load(self.url, self.sample, self.concurrency)}
+        single = generate(self.url, self.sample[: max(8, len(self.sample) // 8)], 1)
+        return {"single": single["latency"], "loaded": generate(self.url, self.sample, self.concurrency)}
 
     def stop(self) -> None:
         local.stop()

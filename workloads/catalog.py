@@ -48,9 +48,9 @@ SERVICES: dict[str, ServicePayload] = {
         args=EmbeddingAppArgs,
         packages=EMBEDDING_PACKAGES,
         slo={"latency_p95_ms": 500},
-        summary="OpenAI-style `POST /v1/embeddings` (JSON numbers, or packed float32 with `encoding_format: base64`,"
-        " as the `openai` client asks), batched with `@serve.batch`, fractional GPU; on a CPU each model replica is"
-        " one torch thread (replicas are the parallelism). all-MiniLM-L6-v2 (packaged, offline)",
+        summary="OpenAI-style `POST /v1/embeddings` (JSON numbers, or packed float32 with `encoding_format:"
+        " base64`, as the `openai` client asks), batched with `@serve.batch`, fractional GPU; on a CPU the model"
+        " replicas at their most share the cores (replicas are the parallelism). all-MiniLM-L6-v2 (packaged, offline)",
     ),
     "multiplex": ServicePayload(
         import_path="workloads.serving.multiplex:build_app",

@@ -3,11 +3,11 @@
 
 import asyncio
 import base64
+import os
 from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 from ray.exceptions import RayActorError
@@ -37,11 +37,11 @@ api = openai_errors(FastAPI(title="rayplane embeddings"))
 
 @serve.deployment
 class Embedder:
-    def __init__(self, device: str, max_batch_size: int, batch_wait_timeout_s: float):
-        # On a CPU a replica is one torch thread: Serve scales the model by replicas (processes), and
-        # replicas of all-core torch would overrun the cores. Two one-thread processes also encode
-        # more than one process of two threads (benchmarks/README.md).
-        self.model = load_minilm(device, threads=1)
+    def __init__(self, device: str, max_batch_size: int, batch_wait_timeout_s: float, max_replicas: int):
+        # On a CPU the replicas at their most share the cores: Serve scales the model by replicas
+        # (processes), and replicas of all-core torch would overrun the cores. Two one-thread
+        # processes also encode more than one process of two threads (benchmarks/README.md).
+        self.model = load_minilm(device, threads=max(1, len(os.sched_getaffinity(0)) // max_replicas))
         self.model.encode(["ready"])  # the replica is ready once it has made a vector, not before
         self.embed.set_max_batch_size(max_batch_size)
         self.embed.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -92,7 +92,7 @@ class EmbeddingAPI:
             return await self.embedder.embed.remote(text)  # takes it, once (a second death is a real error)
 
     @api.post("/v1/embeddings")
-    async def embeddings(self, request: Request) -> JSONResponse:
+    async def embeddings(self, request: Request) -> dict:
         try:
             parsed = EmbeddingRequest.model_validate_json(await bounded_body(request, self.args.max_body_bytes()))
         except ValidationError as exc:
@@ -105,9 +105,7 @@ class EmbeddingAPI:
             for i, (vector, _) in enumerate(results)
         ]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        # A response, not a dict: FastAPI would walk every number of every vector through its
-        # jsonable_encoder first (0.7 ms a vector, as long as the JSON encoding itself).
-        return JSONResponse({"object": "list", "model": MINILM, "data": data, "usage": usage})
+        return {"object": "list", "model": MINILM, "data": data, "usage": usage}
 
 
 def build_app(args: dict):
@@ -118,7 +116,12 @@ def build_app(args: dict):
     embedder = Embedder.options(
         **config.autoscaling.deployment_options(at_least=per_replica),
         ray_actor_options=config.actor_options(config.num_gpus, blocking=True),
-    ).bind(config.device(config.num_gpus), config.max_batch_size, config.batch_wait_timeout_s)
+    ).bind(
+        config.device(config.num_gpus),
+        config.max_batch_size,
+        config.batch_wait_timeout_s,
+        config.autoscaling.max_replicas,
+    )
     # The front only awaits the model's replicas: it takes as many requests as they all can.
     ingress = EmbeddingAPI.options(
         num_replicas=config.front_replicas(),
