@@ -135,7 +135,7 @@ def test_the_model_replicas_together_run_no_more_torch_threads_than_the_machine_
     """Serve scales the model by replicas: were each replica to run torch on every core, two of them
     would overrun the cores (texts/s at concurrency 32 fell to half: benchmarks/README.md)."""
     threads = replicas(APP, "Embedder", ask=lambda _: __import__("torch").get_num_threads())
-    assert len(threads) == 2  # (one thread at least: on one core, two)
+    assert len(threads) == 2  # each runs one thread at least: two in all on a 1-core machine
     assert sum(threads.values()) <= max(len(os.sched_getaffinity(0)), len(threads)), threads
 
 
