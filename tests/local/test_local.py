@@ -126,11 +126,16 @@ def _the_teams_rules_evaluate_on_this_traffic(output: str, url: str) -> None:
     names = set(requests.get(f"{prometheus}/api/v1/label/__name__/values", timeout=10).json()["data"])
     serve = {n for n in slo.METRICS if n.startswith("ray_serve_")} - {"ray_serve_health_check_failures_total"}
     assert serve <= names, serve - names
-    rules = requests.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()
-    alerts = {r["name"]: r for g in rules["data"]["groups"] for r in g["rules"]}
-    assert (
-        alerts["RayServeErrorBudgetBurn"]["health"] == "ok" and alerts["RayServeErrorBudgetBurn"]["state"] == "inactive"
-    )
+
+    def evaluated():
+        # "unknown" until its group's first evaluation, which need not follow the recording rules'
+        rules = requests.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()
+        alerts = {r["name"]: r for g in rules["data"]["groups"] for r in g["rules"]}
+        burn = alerts["RayServeErrorBudgetBurn"]
+        return burn if burn["health"] != "unknown" else None
+
+    burn = wait_for(evaluated, 120, "RayServeErrorBudgetBurn's first evaluation", interval_s=1)
+    assert (burn["health"], burn["state"]) == ("ok", "inactive"), burn
 
 
 def test_without_a_working_prometheus_the_services_run_and_the_tool_says_why(monkeypatch, tmp_path):
