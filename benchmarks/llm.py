@@ -1,6 +1,7 @@
 """LLM serving: our chat service exactly as a team stack deploys it (the stack's Serve app and args
 through tools.local) against vLLM's own OpenAI server and `vllm.LLM` offline: the same model, the
-same prompts, the same engine limits (max_model_len, max_num_seqs). Each server runs alone on the
+same prompts, the same engine limits (max_model_len, max_num_seqs) and, on a CPU, the same eager
+float32 engine (systems.py `engine_settings`). Each server runs alone on the
 machine: started, warmed up, swept, stopped, then the other, in interleaved rounds (benchmarks/
 common.py `alone`). Streaming completions of max_tokens with ignore_eos at each concurrency of the
 sweep: output tokens/s, time to first token (unloaded: concurrency 1; under load: the highest),
@@ -21,8 +22,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import alone, closed_loop, median_of, parser, ratio, report, run_script, stats
-from benchmarks.systems import OurService, VllmServer, completion, service_run
-from workloads.config import CPU_DTYPE
+from benchmarks.systems import OurService, VllmServer, completion, engine_settings, service_run
 from workloads.local import ENV
 
 WORDS = [
@@ -69,7 +69,7 @@ OFFLINE = """
 import json, sys, time
 from vllm import LLM, SamplingParams
 spec = json.loads(sys.argv[1])
-llm = LLM(spec["model"], max_model_len=spec["max_model_len"], max_num_seqs=spec["max_num_seqs"], dtype=spec["dtype"])
+llm = LLM(spec["model"], max_model_len=spec["max_model_len"], max_num_seqs=spec["max_num_seqs"], **spec["engine"])
 params = SamplingParams(max_tokens=spec["max_tokens"], ignore_eos=True, temperature=0)
 llm.generate(spec["prompts"][:2], params)  # warm-up
 for _ in range(spec["rounds"]):
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     points = {c: {name: [r[c] for r in results] for name, results in measured.items()} for c in sweep}
     startup = {name: median_of(results, "startup_s") for name, results in measured.items()}
     spec = {"model": model.model_source, "max_model_len": model.max_model_len, "max_num_seqs": model.max_num_seqs}
-    spec["dtype"] = CPU_DTYPE if ours.args.profile == "cpu" else "auto"
+    spec["engine"] = engine_settings(ours)
     spec |= {"max_tokens": max_tokens, "prompts": texts}
     offline_rounds = offline(spec | {"rounds": rounds}, args.out / "llm-offline.log")
 

@@ -24,7 +24,7 @@ from benchmarks.common import wait_until
 from components.payload import write_archive
 from components.plan import PayloadRun
 from tools import local
-from workloads.config import CPU_DTYPE, LLMAppArgs
+from workloads.config import CPU_ENGINE, LLMAppArgs
 from workloads.local import ENV, free_port
 
 STARTED_WITHIN_S = 600
@@ -89,6 +89,12 @@ class OurService:
         os.environ.update(self.environ)
 
 
+def engine_settings(service: OurService) -> dict:
+    """The engine settings the service's profile gives its engine beyond its model's limits: a
+    reference vLLM runs with them too (on a CPU eager, or it alone would trace with torch.compile)."""
+    return CPU_ENGINE if service.args.profile == "cpu" else {}
+
+
 class VllmServer:
     """vLLM's OpenAI server on the same weights and engine limits, in its own process."""
 
@@ -100,8 +106,9 @@ class VllmServer:
         self.command += ["--max-num-seqs", str(model.max_num_seqs)]
         if model.max_model_len:
             self.command += ["--max-model-len", str(model.max_model_len)]
-        if service.args.profile == "cpu":
-            self.command += ["--dtype", CPU_DTYPE]
+        for key, value in engine_settings(service).items():  # as flags: --enforce-eager, --dtype float32
+            flag = "--" + key.replace("_", "-")
+            self.command += [flag] if value is True else [flag, str(value)]
         self.process: subprocess.Popen | None = None
 
     def launch(self) -> None:

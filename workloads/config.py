@@ -384,6 +384,9 @@ class LLMModel(Part):
 
 LOCAL_MODEL = {"tensor_parallel_size": 1, "pipeline_parallel_size": 1}  # one CPU engine on a laptop
 CPU_DTYPE = "float32"  # vLLM's dtype in the cpu profile (workloads/serving/llm.py says why)
+# vLLM's engine settings in the cpu profile, for every engine there (services, jobs, the benchmarks'
+# references): eager, as no torch.compile trace holds up a start (about 35 s of a 2-core one).
+CPU_ENGINE = {"enforce_eager": True, "dtype": CPU_DTYPE}
 
 
 class ChatLimits(Part):

@@ -30,3 +30,24 @@ def test_benchmark_runs_every_system_and_reports_every_ratio(name, tmp_path):
     # The one-line summary names every ratio.
     [summary] = [line for line in done.stdout.splitlines() if line.startswith(f"{name}: ")]
     assert all(key in summary for key in result["ratios"])
+
+
+def test_vllms_server_runs_the_engine_ours_runs():
+    """The reference server parses (with vLLM's own parser) to the settings the service's engine gets
+    on a CPU: eager and float32, not a torch.compile trace that ours never pays for at its start."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    from benchmarks.systems import OurService, VllmServer, service_run
+    from workloads.serving.llm import llm_config
+
+    ours = OurService(service_run("search-dev", "chat", None))
+    server = VllmServer(ours, Path("unused.log"))
+    assert server.command[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    parsed = make_arg_parser(FlexibleArgumentParser()).parse_args(server.command[3:])
+    theirs = AsyncEngineArgs.from_cli_args(parsed)
+    engine = llm_config(ours.model, ours.args).engine_kwargs
+    for key in ("enforce_eager", "dtype", "max_num_seqs", "max_model_len"):
+        assert getattr(theirs, key) == engine[key], key
+    assert theirs.enforce_eager is True

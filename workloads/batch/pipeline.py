@@ -19,7 +19,7 @@ import ray
 from pyarrow import fs
 from ray.data import ActorPoolStrategy, Dataset, SaveMode, TaskPoolStrategy
 
-from workloads.config import BatchJobArgs
+from workloads.config import CPU_ENGINE, BatchJobArgs
 from workloads.models import load_minilm
 
 RESULTS, QUARANTINE, SUMMARY = "results", "quarantine", "_SUMMARY.json"
@@ -151,7 +151,7 @@ def generate(good: Dataset, args: BatchJobArgs) -> Dataset:
     small = {"num_cpus": 0.1}
     config = vLLMEngineProcessorConfig(
         model_source=args.model_source,
-        engine_kwargs={**engine, "enforce_eager": True, "max_model_len": 1024} if cpu else engine,
+        engine_kwargs={**engine, **CPU_ENGINE, "max_model_len": 1024} if cpu else engine,
         batch_size=args.model.batch_size,
         concurrency=(args.model.min_actors, args.model.max_actors),
         # On a laptop the defaults reserve more CPUs than there are and the stages deadlock.

@@ -9,7 +9,7 @@ import os
 
 from ray.serve.llm import LLMConfig, build_openai_app
 
-from workloads.config import CPU_DTYPE, DIRECT_STREAMING, LLMAppArgs, LLMModel
+from workloads.config import CPU_ENGINE, DIRECT_STREAMING, LLMAppArgs, LLMModel
 from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer, OnDisk
 
 
@@ -38,10 +38,9 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         if model.num_gpus:  # a share of one GPU: Ray Serve LLM passes it to vLLM's Ray workers
             placement = {"placement_group_config": {"bundle_per_worker": {"GPU": model.num_gpus}}}
     else:
-        engine["enforce_eager"] = True  # no graph capture on CPU: start in seconds
-        # The local models' own dtype. vLLM's CPU default, bf16, died with SIGILL in a Ray worker on
-        # an Intel Xeon with AMX (not outside Ray); float32 runs everywhere.
-        engine["dtype"] = CPU_DTYPE
+        # Eager, and the local models' own dtype: vLLM's CPU default, bf16, died with SIGILL in a Ray
+        # worker on an Intel Xeon with AMX (not outside Ray); float32 runs everywhere.
+        engine |= CPU_ENGINE
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
     source, callback = model.model_source, {"callback_class": OnDisk}
