@@ -86,6 +86,9 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, how
         # Every process it started, in its group or not (Ray's workers and Serve's HAProxy have their own).
         started = psutil.Process(tool.pid).children(recursive=True)
         assert any(p.name() == "haproxy" for p in started)
+        # Its replicas yield to nothing of the user's, the load sent here included (workloads/local ENV).
+        replicas = [p for p in started if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::ServeReplica")]
+        assert replicas and all(p.nice() == 0 for p in replicas), [(p.cmdline()[0], p.nice()) for p in replicas]
     finally:
         if to_group:
             os.killpg(tool.pid, stop)
