@@ -87,8 +87,13 @@ def test_make_local_serves_until_stopped_and_leaves_nothing_behind(tmp_path, how
         started = psutil.Process(tool.pid).children(recursive=True)
         assert any(p.name() == "haproxy" for p in started)
         # Its replicas yield to nothing of the user's, the load sent here included (workloads/local ENV).
-        replicas = [p for p in started if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::ServeReplica")]
-        assert replicas and all(p.nice() == 0 for p in replicas), [(p.cmdline()[0], p.nice()) for p in replicas]
+        pids = {p.pid for p in started}  # (read through process_iter: an idle Ray worker may exit meanwhile)
+        replicas = {
+            p.info["cmdline"][0]: p.info["nice"]
+            for p in psutil.process_iter(["cmdline", "nice"])
+            if p.pid in pids and (p.info["cmdline"] or [""])[0].startswith("ray::ServeReplica")
+        }
+        assert replicas and set(replicas.values()) == {0}, replicas
     finally:
         if to_group:
             os.killpg(tool.pid, stop)
