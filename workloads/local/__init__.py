@@ -18,10 +18,11 @@ ENV = {  # for every Ray process: vLLM's CPU backend, models from disk only
     # LLM's report costs every first LLM replica a worker importing vLLM (serving/llm_edge.py).
     "RAY_USAGE_STATS_ENABLED": "0",
     "VLLM_NO_USAGE_STATS": "1",
-    # Ray starts its workers at nice 15, to yield to its own raylet and GCS on a node of its own. On
-    # a laptop they then yield to every process of the user's too, the load they send included: the
-    # chat service at 8 in flight streamed 230 tokens/s at 15, 547 at 0 (vLLM's own server: 707).
-    # Ray's job manager starts a job's driver at 0 too (dashboard/modules/job/job_manager.py).
+    # Ray starts its workers at nice 15, so that its GCS, raylet and the user's processes get the CPU
+    # when workers are busy (ray_config_def.h worker_niceness). On a laptop the workers are what the
+    # user runs, and they lost the CPU to the load the user sends them: the chat service at 8 in
+    # flight streamed 230 tokens/s at 15, 547 at 0 (vLLM's own server: 707). Ray's job manager
+    # starts a job's driver at 0 too (dashboard/modules/job/job_manager.py).
     "RAY_worker_niceness": "0",
 }
 
