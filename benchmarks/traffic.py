@@ -37,6 +37,8 @@ from workloads.local.tiny_llm import CORPUS, SMALL, SMALL_DIR, ensure
 
 WORDS = " ".join(dict.fromkeys(CORPUS)).replace(".", "").split()  # words the local tokenizer knows whole
 COUNTED_WITHIN_S = 60  # Ray exports an engine's counters every few seconds
+# Each variant names its router: the stack's own service may set one (search-dev's chat is prefix-aware).
+VARIANTS = {name: {"routing": {"router": name}} for name in ("default", "prefix_aware")}
 
 
 def text(rng: random.Random, words: int) -> str:
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     replicas = 1 if args.smoke else 2  # (one starts sooner, and runs the same code)
     fixed = {"min_replicas": replicas, "max_replicas": replicas, "target_ongoing_requests": 64}
     context = {} if gpu else {"max_model_len": 2048}  # the local model's whole context
-    variants = {"default": {}, "prefix_aware": {"routing": {"router": "prefix_aware"}}}
+    variants = dict(VARIANTS)
     if args.smoke:  # the new paths only: ours prefix-aware, vLLM's router (each start is a minute here)
         del variants["default"]
     if gpu:  # vLLM's CPU backend has no offload: its KV cache is host memory already

@@ -51,3 +51,14 @@ def test_vllms_server_runs_the_engine_ours_runs():
     for key in ("enforce_eager", "dtype", "max_num_seqs", "max_model_len"):
         assert getattr(theirs, key) == engine[key], key
     assert theirs.enforce_eager is True
+
+
+def test_the_traffic_benchmark_runs_the_router_each_variant_is_named_for():
+    """Whatever the stack's service sets: search-dev's chat is prefix-aware, and a "default" that
+    kept the stack's router measured prefix-aware routing against itself."""
+    from benchmarks.systems import service_run
+    from benchmarks.traffic import VARIANTS
+
+    for name, changes in VARIANTS.items():
+        [model] = service_run("search-dev", "chat", None, **changes).args.models
+        assert model.routing.router == name
