@@ -218,11 +218,12 @@ class Routing(Part):
         " alone (default: never)",
     )
     match_rate_threshold: float = Field(
-        0.1,
+        0.5,
         ge=0,
         le=1,
         description="prefix_aware: the share of a prompt a replica must have seen to be picked for it; below it,"
-        " the replica that has seen the least",
+        " the replica that has seen the least. A conversation's next turn is mostly its history; a new one"
+        " shares only the system prompt, and at Ray's 0.1 that sent every conversation to one replica",
     )
     max_tree_chars: int = Field(
         400_000,

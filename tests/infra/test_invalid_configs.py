@@ -792,7 +792,7 @@ TEAM = [
     Case(
         "router-parameters-of-another-router",
         "search-dev",
-        {"services.1.args.models.0.routing": {"match_rate_threshold": 0.5}},
+        {"services.1.args.models.0.routing": {"match_rate_threshold": 0.3}},
         [
             "services[1].args.models[0].routing: match_rate_threshold: parameters of the prefix_aware router, not of"
             " default"

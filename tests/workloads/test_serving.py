@@ -369,7 +369,7 @@ def test_routing_and_caching_reach_ray_serve_llm_and_vllm():
     assert router.get_request_router_class().__name__ == PrefixRouter.__name__  # pickled by value
     assert router.request_router_kwargs == {
         "imbalanced_threshold": 4,
-        "match_rate_threshold": 0.1,
+        "match_rate_threshold": 0.5,
         "do_eviction": True,
         "eviction_threshold_chars": 100_000,
         "eviction_target_chars": 90_000,
@@ -414,3 +414,53 @@ def test_the_prefix_router_routes_a_request_without_a_prompt_by_load():
     router = PrefixRouter.__new__(PrefixRouter)  # no Serve around it: only the extraction is exercised
     assert router._extract_text_from_request(raw) is None
     assert router._extract_text_from_request(SimpleNamespace(args=[SimpleNamespace(prompt="hi")])) == "hi"
+
+
+def test_the_prefix_router_learns_from_the_replicas_it_picks(ray_session):
+    """Behind HAProxy, Ray's LLMRouter only asks for a replica (`choose_replica(_reserve=False)`) and
+    Serve never tells the router what it sent: Ray's router then put every request on one replica.
+    Ours keeps each conversation on the replica that holds its history, and spreads conversations
+    that share only a system prompt, with the shipped thresholds."""
+    from types import SimpleNamespace
+
+    from ray.llm._internal.serve.routing_policies.prefix_aware.prefix_tree import PrefixTreeActor
+    from ray.serve._private.common import DeploymentHandleSource, DeploymentID, RequestMetadata
+    from ray.serve._private.request_router.common import PendingRequest
+    from ray.serve._private.test_utils import FakeRunningReplica
+
+    from workloads.config import Routing
+    from workloads.serving.routing import PrefixRouter
+
+    kwargs = Routing(router="prefix_aware").deployment_config()["request_router_config"]["request_router_kwargs"]
+    system = {"role": "system", "content": "You answer questions about Ray Serve, briefly and exactly. " * 6}
+
+    def turns(topic: str) -> list[list[dict]]:
+        first = [system, {"role": "user", "content": f"Tell me about {topic}. " * 30}]
+        reply = [{"role": "assistant", "content": f"{topic} is..."}, {"role": "user", "content": "More."}]
+        return [first, [*first, *reply]]
+
+    async def picks() -> list[str]:
+        router = PrefixRouter(
+            deployment_id=DeploymentID(name="chat"),
+            handle_source=DeploymentHandleSource.REPLICA,
+            use_replica_queue_len_cache=True,
+        )
+        router.initialize_state(**kwargs, tree_actor=PrefixTreeActor.remote())
+        replicas = [FakeRunningReplica(name) for name in ("a", "b")]
+        for replica in replicas:
+            replica.set_queue_len_response(0)
+        router.update_replicas(replicas)
+
+        async def pick(messages: list[dict]) -> str:  # what Serve's router does without a reservation
+            meta = RequestMetadata(request_id="r", internal_request_id="r")
+            ranks = router._choose_replicas_with_backoff(PendingRequest([SimpleNamespace(messages=messages)], {}, meta))
+            try:
+                return (await ranks.__anext__())[0].replica_id.unique_id
+            finally:
+                await ranks.aclose()
+
+        (one, one_again), (two, two_again) = turns("autoscaling"), turns("multiplexing")
+        return [await pick(m) for m in (one, two, one_again, two_again)]
+
+    one, two, one_again, two_again = asyncio.run(picks())
+    assert (one_again, two_again) == (one, two) and one != two

@@ -1,4 +1,15 @@
-"""Ray Serve LLM's prefix-aware router, safe for a request that carries no prompt.
+"""Ray Serve LLM's prefix-aware router, made to learn behind HAProxy and safe for a request that
+carries no prompt.
+
+Behind HAProxy (direct streaming) Ray's LLMRouter only asks the router for a replica
+(`choose_replica(_reserve=False)`, core/ingress/router.py), takes the first it names, and HAProxy
+sends the request. Serve then never calls the router's `on_request_routed`, the one place Ray's
+router adds a prompt to its prefix tree (serve/_private/router.py). The tree stayed empty, every
+prompt matched nothing, and every request went to the first of the replicas tied at zero
+characters: one replica took all the load. So this router names its candidates in random order
+(Serve's own pick among them, where it makes one, still goes by queue length) and remembers each
+prompt for the first. Where Serve sends the request itself and picks another candidate, Ray's
+`on_request_routed` records that one too.
 
 Ray 2.60's PrefixCacheAffinityRouter raises on a request whose arguments hold no prompt or
 messages (routing_policies/prefix_aware/prefix_aware_router.py:158-164). Behind HAProxy, Serve's
@@ -10,8 +21,12 @@ as Ray's does a prompt that matches too little.
 Serve pickles a router's module by value, and its base class by reference: Serve's proxy and the
 LLM router replica load it while the engine starts. So the base is Ray's own class, not its public
 alias in ray.serve.llm.request_router (a `pass` subclass), whose package imports vLLM: 17 s of CPU
-and 0.5 GB in each of them, beside the engine's own import, for nothing they use.
+and 0.5 GB in each of them, beside the engine's own import, for nothing they use. Keep this module
+to Ray's imports.
 """
+
+import random
+import time
 
 from ray.llm._internal.serve.routing_policies.prefix_aware.prefix_aware_router import PrefixCacheAffinityRouter
 
@@ -22,3 +37,13 @@ class PrefixRouter(PrefixCacheAffinityRouter):
             return super()._extract_text_from_request(pending_request)
         except ValueError:  # no prompt to match: Ray's router then picks by load
             return None
+
+    async def choose_replicas(self, candidate_replicas, pending_request=None):
+        ranks = await super().choose_replicas(candidate_replicas, pending_request)
+        if pending_request is None or not ranks or not ranks[0]:
+            return ranks
+        first = random.sample(ranks[0], len(ranks[0]))
+        if pending_request.args and (text := self._extract_text_from_request(pending_request)):
+            # Actor calls from one caller run in order: the next request's match sees this prompt.
+            self._tree_actor.insert.remote(text, first[0].replica_id.to_full_id_str(), time.time())
+        return [first, *ranks[1:]]
