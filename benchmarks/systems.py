@@ -25,7 +25,7 @@ from components.payload import write_archive
 from components.plan import PayloadRun
 from tools import local
 from workloads.config import CPU_ENGINE, LLMAppArgs
-from workloads.local import ENV, free_port
+from workloads.local import ENV, cores_of, free_port
 
 STARTED_WITHIN_S = 600
 HITS, QUERIES = "prefix_cache_hits", "prefix_cache_queries"  # vLLM's counters, in prompt tokens
@@ -98,9 +98,12 @@ def engine_settings(service: OurService) -> dict:
 class VllmServer:
     """vLLM's OpenAI server on the same weights and engine limits, in its own process."""
 
-    def __init__(self, service: OurService, log: Path):
-        """The same weights, engine limits and (on a CPU) dtype as `service`'s model."""
+    def __init__(self, service: OurService, log: Path, rank: int = 0, sharers: int = 1):
+        """The same weights, engine limits and (on a CPU) dtype as `service`'s model; the `rank`th
+        of `sharers` servers on this machine binds the same cores as our replica of that rank."""
         model, self.log = service.model, log
+        cores = cores_of(rank, sharers)
+        self.env = {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores))} if cores else {}
         self.command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model.model_source]
         self.command += ["--served-model-name", model.model_id, "--host", "127.0.0.1"]
         self.command += ["--max-num-seqs", str(model.max_num_seqs)]
@@ -116,7 +119,7 @@ class VllmServer:
         self.base, self.url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.port}/v1"
         self.process = subprocess.Popen(
             [*self.command, "--port", str(self.port)],
-            env={**os.environ, **ENV},
+            env={**os.environ, **ENV, **self.env},
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         systems["vllm"] = VllmServer(first, args.out / "traffic-vllm.log")
     if router_installed():
         for policy in ("cache_aware",) if args.smoke else ("round_robin", "cache_aware"):
-            servers = [VllmServer(first, args.out / f"traffic-{policy}-{i}.log") for i in range(replicas)]
+            servers = [VllmServer(first, args.out / f"traffic-{policy}-{i}.log", i, replicas) for i in range(replicas)]
             systems[f"vllm_router_{policy}"] = VllmRouter(servers, policy, args.out / f"traffic-{policy}.log")
 
     def load(system) -> dict:

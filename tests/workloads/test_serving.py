@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import json
+import os
 
 import numpy as np
 import openai
@@ -297,7 +298,8 @@ def test_the_engine_starts_without_waiting_for_ray_serve_llms_usage_telemetry(mo
             pass
 
     # (Its method alone: a server made with __new__ leaves Ray's async __del__ unawaited.)
-    server = SimpleNamespace(engine=Engine(), _llm_config="the model's config")
+    config = SimpleNamespace(experimental_configs={})
+    server = SimpleNamespace(engine=Engine(), _llm_config=config)
     start = lambda: llm_edge.LimitedLLMServer._start_engine(server)  # noqa: E731
     pushing = lambda: [t for t in threading.enumerate() if t.name == llm_edge.USAGE_THREAD]  # noqa: E731
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
@@ -310,7 +312,46 @@ def test_the_engine_starts_without_waiting_for_ray_serve_llms_usage_telemetry(mo
     deadline = time.monotonic() + 10
     while not sent and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sent == ["the model's config"]
+    assert sent == [config]
+
+
+def test_local_llm_replicas_bind_their_engines_to_cores_of_their_own(monkeypatch):
+    """vLLM's CPU backend binds every engine to the same first cores: two replicas on a laptop
+    computed on one core. Each replica's engine now binds its own share, read as vLLM reads it."""
+    from types import SimpleNamespace
+
+    from vllm.utils.ompmultiprocessing import OMPProcessManager
+
+    from workloads.config import LLMAppArgs
+    from workloads.serving import llm_edge
+    from workloads.serving.llm import llm_config
+
+    model = {"model_id": "m", "model_source": "/models/m", "autoscaling": {"min_replicas": 1, "max_replicas": 2}}
+    app = LLMAppArgs(models=[model]).local()
+    one_node = SimpleNamespace(local_world_size=1, data_parallel_rank_local=None, _api_process_count=1)
+    bound = []
+
+    class Engine:  # what vLLM's engine process will bind, from the environment it inherits
+        async def start(self):
+            vllm = SimpleNamespace(parallel_config=one_node, kv_transfer_config=None)
+            bound.append(OMPProcessManager(vllm).cpu_lists[0])
+
+    monkeypatch.setattr(llm_edge.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "auto")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+
+    def start(app: LLMAppArgs, rank: int) -> None:
+        context = SimpleNamespace(rank=SimpleNamespace(local_rank=rank))
+        monkeypatch.setattr(llm_edge, "get_replica_context", lambda: context)
+        server = SimpleNamespace(engine=Engine(), _llm_config=llm_config(app.models[0], app))
+        asyncio.run(llm_edge.LimitedLLMServer._start_engine(server))
+
+    for rank in (0, 1, 2):  # a third: one more replica on the node during a rollout
+        start(app, rank)
+    assert bound == [[0, 1], [2, 3], [0, 1]]
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "auto")
+    start(LLMAppArgs(models=[model | {"autoscaling": {"max_replicas": 1}}]).local(), 0)
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "auto"  # one replica: vLLM's own binding
 
 
 def test_the_engine_runs_with_the_sizes_the_stack_checked():

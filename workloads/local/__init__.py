@@ -1,6 +1,7 @@
 """What the payloads need on a laptop (the `cpu` profile): models made on this machine, never
 downloaded, the environment of every local Ray worker, and a sample input for jobs."""
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -43,3 +44,18 @@ def free_port() -> int:
                 continue
             return port
     raise OSError(f"no free port in {QUIET_PORTS.start}-{QUIET_PORTS.stop - 1}")
+
+
+def cores_of(replica: int, replicas: int) -> list[int] | None:
+    """The cores that a replica's engine binds its threads to when `replicas` replicas share this
+    machine, the `replica`th of them (its rank on the node) taking one even share; None where one
+    replica has them all, and vLLM's own binding (all but one core, that one for its scheduler) holds.
+    vLLM's CPU backend binds every engine to the same first cores: two replicas on one machine
+    computed on one core while the other waited (utils/ompmultiprocessing.py@0.32.0)."""
+    cores = sorted(os.sched_getaffinity(0))
+    shares = min(replicas, len(cores))
+    if shares < 2:
+        return None
+    size = len(cores) // shares
+    start = (replica % shares) * size
+    return cores[start : start + size]

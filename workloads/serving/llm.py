@@ -10,7 +10,7 @@ import os
 from ray.serve.llm import LLMConfig, build_openai_app
 
 from workloads.config import CPU_ENGINE, DIRECT_STREAMING, LLMAppArgs, LLMModel
-from workloads.serving.llm_edge import LIMITS_KEY, LimitedIngress, LimitedLLMServer, OnDisk
+from workloads.serving.llm_edge import CPU_SHARERS_KEY, LIMITS_KEY, LimitedIngress, LimitedLLMServer, OnDisk
 
 
 def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
@@ -30,7 +30,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         "max_ongoing_requests": model.max_ongoing_requests,
         **model.routing.deployment_config(),
     }
-    placement = {}
+    placement, experimental = {}, {LIMITS_KEY: app.limits.model_dump()}
     if app.profile == "cluster":
         engine["gpu_memory_utilization"] = model.memory_utilization
         if model.kv_offload_gib:  # vLLM's native offloading (GPUs only), the replica's size over its ranks
@@ -43,6 +43,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         engine |= CPU_ENGINE
         deployment["ray_actor_options"] = app.actor_options()
         placement = {"accelerator_config": {"kind": "cpu"}}  # else the replica waits for a GPU forever
+        experimental[CPU_SHARERS_KEY] = model.autoscaling.max_replicas  # the replicas that share the cores
     source, callback = model.model_source, {"callback_class": OnDisk}
     if source.startswith(("gs://", "s3://")):  # a bucket: Ray Serve LLM copies it to the node, or streams it
         source, callback = {"bucket_uri": source}, {}
@@ -54,7 +55,7 @@ def llm_config(model: LLMModel, app: LLMAppArgs) -> LLMConfig:
         lora_config=model.lora.model_dump() if model.lora else None,
         server_cls=LimitedLLMServer,
         callback_config=callback,
-        experimental_configs={LIMITS_KEY: app.limits.model_dump()},
+        experimental_configs=experimental,
         **placement,
     )
 

@@ -9,12 +9,14 @@ Ray Serve LLM takes HTTP in one of two places, so the one check is hooked into b
 """
 
 import json
+import os
 import threading
 
 from ray._common.usage.usage_lib import TagKey, record_extra_usage_tag, usage_stats_enabled
 from ray.llm._internal.common.callbacks.base import CallbackBase
 from ray.llm._internal.serve.constants import RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING
 from ray.llm._internal.serve.observability.usage_telemetry.usage import push_telemetry_report_for_all_models
+from ray.serve import get_replica_context
 from ray.serve.llm.deployment import LLMServer
 from ray.serve.llm.ingress import OpenAiIngress
 from ray.serve.llm.openai_api_models import ChatCompletionRequest, CompletionRequest
@@ -23,9 +25,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from workloads.config import ChatLimits
+from workloads.local import cores_of
 from workloads.serving.errors import APIError, bounded_body, check_length
 
 LIMITS_KEY = "rayplane_limits"  # LLMConfig.experimental_configs carries the limits to the server
+CPU_SHARERS_KEY = "rayplane_cpu_sharers"  # and on a CPU, how many replicas share the machine's cores
 LIMITED_PATHS = ("/v1/chat/completions", "/v1/completions")
 USAGE_THREAD = "ray-serve-llm-usage"
 
@@ -164,6 +168,9 @@ class LimitedLLMServer(LLMServer):
     streaming)."""
 
     async def _start_engine(self):
+        sharers = self._llm_config.experimental_configs.get(CPU_SHARERS_KEY)
+        if sharers and (cores := cores_of(get_replica_context().rank.local_rank, sharers)):
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cores))  # read by the engine's process
         await self.engine.start()
         # Ray's own start then waits for its usage telemetry: a detached actor, which the first
         # replica's push creates in a fresh worker that imports vLLM (20 s of a start on 2 cores).
