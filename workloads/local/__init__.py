@@ -51,7 +51,7 @@ def cores_of(replica: int, replicas: int) -> list[int] | None:
     machine, the `replica`th of them (its rank on the node) taking one even share; None where one
     replica has them all, and vLLM's own binding (all but one core, that one for its scheduler) holds.
     vLLM's CPU backend binds every engine to the same first cores: two replicas on one machine
-    computed on one core while the other waited (utils/ompmultiprocessing.py@0.32.0)."""
+    computed on one core while the other waited (utils/ompmultiprocessing.py@0.29.0)."""
     cores = sorted(os.sched_getaffinity(0))
     shares = min(replicas, len(cores))
     if shares < 2:
