@@ -77,12 +77,14 @@ lint: $(INFRA)
 	$(VENV)/bin/zizmor --offline --quiet .github
 
 ## test-infra: lint and the infrastructure tests only (no Ray, vLLM or torch installed)
+# In parallel, a process per core (pytest-xdist): each test renders on its own, under mocks. The
+# payloads' tests share one local Ray and its ports, so they run one at a time.
 test-infra: lint $(POLICIES)
-	$(PY) -m pytest tests/infra
+	$(PY) -m pytest -n auto tests/infra
 
 ## test: lint and every test (infrastructure under Pulumi mocks, payloads on a local Ray)
-test: lint $(PAYLOADS) $(POLICIES)
-	$(PY) -m pytest
+test: test-infra $(PAYLOADS)
+	$(PY) -m pytest --ignore=tests/infra
 
 ## test-gpu: the tests marked gpu, on a fresh machine with an NVIDIA GPU (CUDA torch from PyPI)
 test-gpu: $(INFRA)
