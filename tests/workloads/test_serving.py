@@ -457,51 +457,109 @@ def test_the_prefix_router_routes_a_request_without_a_prompt_by_load():
     assert router._extract_text_from_request(SimpleNamespace(args=[SimpleNamespace(prompt="hi")])) == "hi"
 
 
-def test_the_prefix_router_learns_from_the_replicas_it_picks(ray_session):
-    """Behind HAProxy, Ray's LLMRouter only asks for a replica (`choose_replica(_reserve=False)`) and
-    Serve never tells the router what it sent: Ray's router then put every request on one replica.
-    Ours keeps each conversation on the replica that holds its history, and spreads conversations
-    that share only a system prompt, with the shipped thresholds."""
-    from types import SimpleNamespace
+SYSTEM = {"role": "system", "content": "You answer questions about Ray Serve, briefly and exactly. " * 6}
 
-    from ray.llm._internal.serve.routing_policies.prefix_aware.prefix_tree import PrefixTreeActor
-    from ray.serve._private.common import DeploymentHandleSource, DeploymentID, RequestMetadata
-    from ray.serve._private.request_router.common import PendingRequest
-    from ray.serve._private.test_utils import FakeRunningReplica
+
+def turns(topic: str) -> list[list[dict]]:
+    """A conversation's first two turns after the shared system prompt."""
+    first = [SYSTEM, {"role": "user", "content": f"Tell me about {topic}. " * 30}]
+    reply = [{"role": "assistant", "content": f"{topic} is..."}, {"role": "user", "content": "More."}]
+    return [first, [*first, *reply]]
+
+
+def prefix_router(tree):
+    """Our router as Serve builds it for the shipped `prefix_aware` settings, on `tree` (an actor)."""
+    from ray.serve._private.common import DeploymentHandleSource, DeploymentID
 
     from workloads.config import Routing
     from workloads.serving.routing import PrefixRouter
 
     kwargs = Routing(router="prefix_aware").deployment_config()["request_router_config"]["request_router_kwargs"]
-    system = {"role": "system", "content": "You answer questions about Ray Serve, briefly and exactly. " * 6}
+    router = PrefixRouter(
+        deployment_id=DeploymentID(name="chat"),
+        handle_source=DeploymentHandleSource.REPLICA,
+        use_replica_queue_len_cache=True,
+    )
+    router.initialize_state(**kwargs, tree_actor=tree)
+    return router
 
-    def turns(topic: str) -> list[list[dict]]:
-        first = [system, {"role": "user", "content": f"Tell me about {topic}. " * 30}]
-        reply = [{"role": "assistant", "content": f"{topic} is..."}, {"role": "user", "content": "More."}]
-        return [first, [*first, *reply]]
+
+def replicas(*names: str) -> list:
+    from ray.serve._private.test_utils import FakeRunningReplica
+
+    made = [FakeRunningReplica(name) for name in names]
+    for replica in made:
+        replica.set_queue_len_response(0)
+    return made
+
+
+async def pick(router, messages: list[dict]) -> str:
+    """The replica the router names first for a chat request: what Serve's router does without a
+    reservation (behind HAProxy)."""
+    from types import SimpleNamespace
+
+    from ray.serve._private.common import RequestMetadata
+    from ray.serve._private.request_router.common import PendingRequest
+
+    meta = RequestMetadata(request_id="r", internal_request_id="r")
+    ranks = router._choose_replicas_with_backoff(PendingRequest([SimpleNamespace(messages=messages)], {}, meta))
+    try:
+        return (await ranks.__anext__())[0].replica_id.unique_id
+    finally:
+        await ranks.aclose()
+
+
+def test_the_prefix_router_learns_from_the_replicas_it_picks(ray_session):
+    """Behind HAProxy, Ray's LLMRouter only asks for a replica (`choose_replica(_reserve=False)`) and
+    Serve never tells the router what it sent: Ray's router then put every request on one replica.
+    Ours keeps each conversation on the replica that holds its history, and spreads conversations
+    that share only a system prompt, with the shipped thresholds."""
+    from ray.llm._internal.serve.routing_policies.prefix_aware.prefix_tree import PrefixTreeActor
 
     async def picks() -> list[str]:
-        router = PrefixRouter(
-            deployment_id=DeploymentID(name="chat"),
-            handle_source=DeploymentHandleSource.REPLICA,
-            use_replica_queue_len_cache=True,
-        )
-        router.initialize_state(**kwargs, tree_actor=PrefixTreeActor.remote())
-        replicas = [FakeRunningReplica(name) for name in ("a", "b")]
-        for replica in replicas:
-            replica.set_queue_len_response(0)
-        router.update_replicas(replicas)
-
-        async def pick(messages: list[dict]) -> str:  # what Serve's router does without a reservation
-            meta = RequestMetadata(request_id="r", internal_request_id="r")
-            ranks = router._choose_replicas_with_backoff(PendingRequest([SimpleNamespace(messages=messages)], {}, meta))
-            try:
-                return (await ranks.__anext__())[0].replica_id.unique_id
-            finally:
-                await ranks.aclose()
-
+        router = prefix_router(PrefixTreeActor.remote())
+        router.update_replicas(replicas("a", "b"))
         (one, one_again), (two, two_again) = turns("autoscaling"), turns("multiplexing")
-        return [await pick(m) for m in (one, two, one_again, two_again)]
+        return [await pick(router, m) for m in (one, two, one_again, two_again)]
 
     one, two, one_again, two_again = asyncio.run(picks())
     assert (one_again, two_again) == (one, two) and one != two
+
+
+def test_the_prefix_router_asks_nothing_for_one_replica_and_still_learns(ray_session):
+    """With one replica there is nothing to choose: no round trip to the tree per request (Ray's
+    router makes two, blocking, and probes the queue). The prompts are still remembered, so after
+    a scale-out each conversation's next turn goes where its history is, a new one elsewhere."""
+    import ray
+    from ray.llm._internal.serve.routing_policies.prefix_aware.prefix_tree import PrefixTree
+
+    @ray.remote
+    class CountingTree(PrefixTree):
+        def __init__(self):
+            super().__init__()
+            self.lookups = 0
+
+        def prefix_match(self, *args, **kwargs):
+            self.lookups += 1
+            return super().prefix_match(*args, **kwargs)
+
+        def get_smallest_tenants(self):
+            self.lookups += 1
+            return super().get_smallest_tenants()
+
+        def counted(self) -> int:
+            return self.lookups
+
+    async def picks() -> tuple[list[str], int, list[str]]:
+        router = prefix_router(tree := CountingTree.remote())
+        a, b = replicas("a", "b")
+        router.update_replicas([a])
+        (one, one_again), (two, two_again) = turns("autoscaling"), turns("multiplexing")
+        alone = [await pick(router, m) for m in (one, two)]
+        lookups = await tree.counted.remote()
+        router.update_replicas([a, b])  # Serve scaled out
+        return alone, lookups, [await pick(router, m) for m in (one_again, two_again, turns("batching")[0])]
+
+    alone, lookups, after = asyncio.run(picks())
+    assert alone == ["a", "a"] and lookups == 0
+    assert after == ["a", "a", "b"]
