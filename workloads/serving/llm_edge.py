@@ -182,6 +182,8 @@ class LimitedLLMServer(LLMServer):
     async def __init__(self, llm_config, **kwargs):
         await super().__init__(llm_config, **kwargs)
         # Serve routes to a replica once its constructor returns; vLLM's first step is its slowest.
+        # Sampled, as a chat at the model's own temperature is: on a CPU vLLM compiles its sampler at
+        # the first sampled step (1.4-4.5 s here), which a user's first request then does not wait for.
         ready = CompletionRequest(model=self._llm_config.model_id, prompt="ready", max_tokens=1)
         async for answer in self.engine.completions(ready):
             if error := getattr(answer, "error", None):

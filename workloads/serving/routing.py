@@ -20,9 +20,9 @@ as Ray's does a prompt that matches too little.
 
 With one replica there is nothing to choose, yet Ray's router still asks the tree actor for a
 match and for its least-used replica (`ray.get`, blocking the router's loop), and probes a stale
-queue length: about a third of the LLM router replica's CPU per request, measured at 8 in flight
-on the shipped chat service (min_replicas 1). So one candidate is returned as it is; its prompt is
-still remembered, so the first turns after a scale-out go where their history is.
+queue length: a quarter of the LLM router replica's CPU (py-spy, at 8 in flight on the shipped
+chat service, min_replicas 1). So one candidate is returned as it is; its prompt is still
+remembered, so the first turns after a scale-out go where their history is.
 
 Serve pickles a router's module by value, and its base class by reference: Serve's proxy and the
 LLM router replica load it while the engine starts. So the base is Ray's own class, not its public
