@@ -1,9 +1,10 @@
 """Serving traffic of real shape on two replicas: multi-turn conversations (a long system prompt
-shared by all, each history growing turn by turn, a turn sent when the last one is answered) and
-RAG (a few long documents, many questions about each). The chat service with default routing
-against prefix-aware routing (and, on a GPU, KV cache offload to host memory), the same engine
-and load; vLLM's own server (one engine) and vLLM's router over two of them (round robin, cache
-aware) as references. Each system runs alone on the machine, in whole start-load-stop rounds.
+shared by all, each history growing turn by turn, a turn sent a pause after the last one is
+answered: the user reads, then types) and RAG (a few long documents, many questions about each).
+The chat service with default routing against prefix-aware routing (and, on a GPU, KV cache
+offload to host memory), the same engine and load; vLLM's own server (one engine) and vLLM's router
+over two of them (round robin, cache aware) as references. Each system runs alone on the machine,
+in whole start-load-stop rounds.
 Reports TTFT p50/p95, output tokens/s and the prefix cache hit rate (vLLM's counters).
 
     python -m benchmarks.traffic [--stack search-dev] [--service chat] [--model PATH] [--smoke]
@@ -55,6 +56,15 @@ def conversations(
     return [[system, text(rng, context_words)] + [text(rng, user_words) for _ in range(turns - 1)] for _ in range(n)]
 
 
+def pauses(n: int, turns: int, mean_s: float, seed: int = 2) -> list[list[float]]:
+    """Seconds each of `n` conversations waits before each of its turns: exponential around
+    `mean_s`, as vLLM's multi-turn benchmark draws its clients' gaps (the first staggers the
+    conversations' arrivals). Without them every answer of `max_tokens` ends at once and the
+    conversations on a replica arrive in lockstep, each turn waiting behind the others' prefill."""
+    rng = random.Random(seed)
+    return [[rng.expovariate(1 / mean_s) for _ in range(turns)] for _ in range(n)]
+
+
 def rag(documents: int, questions: int, document_words: int, question_words: int, seed: int = 1) -> list[str]:
     """`questions` prompts about each of `documents` documents, shuffled."""
     rng = random.Random(seed)
@@ -66,10 +76,13 @@ def rag(documents: int, questions: int, document_words: int, question_words: int
     return prompts
 
 
-async def chat(client, url: str, model: str, conversation: list[str], max_tokens: int) -> list[dict]:
-    """One conversation, turn after turn: each prompt is the whole history so far."""
+async def chat(
+    client, url: str, model: str, conversation: list[str], waits: list[float], max_tokens: int
+) -> list[dict]:
+    """One conversation, turn after turn, each after its wait: each prompt is the whole history so far."""
     history, results = conversation[0], []
-    for message in conversation[1:]:
+    for message, wait in zip(conversation[1:], waits, strict=True):
+        await asyncio.sleep(wait)
         history += f"\nUser: {message}\nAssistant:"
         result = await completion(client, url, model, history, max_tokens)
         history += result.pop("text")
@@ -88,9 +101,9 @@ def measure(system, model: str, shape: dict) -> dict:
                 await completion(client, system.url, model, f"warm up {i} " + " ".join(WORDS[:20]), 4)
             before = system.cache()
             if shape["kind"] == "multi_turn":
-                convs = shape["conversations"]
+                convs, waits = shape["conversations"], shape["pauses"]
                 nested, wall = await closed_loop(
-                    lambda i: chat(client, system.url, model, convs[i], shape["max_tokens"]),
+                    lambda i: chat(client, system.url, model, convs[i], waits[i], shape["max_tokens"]),
                     len(convs),
                     shape["concurrency"],
                 )
@@ -135,13 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or (None if gpu or args.smoke else str(ensure(SMALL_DIR, SMALL)))
     if args.smoke:  # every path at the least load
         conv = dict(n=2, turns=2, system_words=40, context_words=40, user_words=8)
+        think_s = 0.05
         rounds, size, words, max_tokens = 1, dict(documents=2, questions=2), 40, 4
     else:
         conv = dict(n=12, turns=5, system_words=200, context_words=500, user_words=30)
+        think_s = 1.0
         rounds, size, words, max_tokens = 2, dict(documents=16, questions=3), 500, 16
     rounds = args.rounds or rounds
     shapes = {
-        "multi_turn": {"kind": "multi_turn", "conversations": conversations(**conv), "concurrency": 8},
+        "multi_turn": {
+            "kind": "multi_turn",
+            "conversations": conversations(**conv),
+            "pauses": pauses(conv["n"], conv["turns"], think_s),
+            "concurrency": 8,
+        },
         "rag": {"kind": "rag", "prompts": rag(**size, document_words=words, question_words=12), "concurrency": 8},
     }
     for shape in shapes.values():
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "setup": {
             "rounds": rounds,
-            "conversations": conv,
+            "conversations": conv | {"think_s": think_s},
             "rag": size | {"document_words": words},
             "max_tokens": max_tokens,
             "concurrency": 8,

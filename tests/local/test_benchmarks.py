@@ -3,6 +3,7 @@ system it compares and reports every ratio. No figure is checked against a numbe
 2-core machine only the ratios of one full run (benchmarks/README.md) mean anything."""
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,35 @@ def test_the_traffic_benchmark_runs_the_router_each_variant_is_named_for():
     for name, changes in VARIANTS.items():
         [model] = service_run("search-dev", "chat", None, **changes).args.models
         assert model.routing.router == name
+
+
+def test_each_turn_of_a_conversation_waits_its_pause_then_resends_the_history(monkeypatch):
+    """Without the pauses every answer of `max_tokens` ends at once, and the conversations on a
+    replica send their next turns in lockstep: each turn's time to first token was the wait behind
+    the others' prefill, whatever the routing. Every system gets the same pauses."""
+    import asyncio
+
+    from benchmarks import traffic
+
+    events = []
+
+    async def pause(seconds):
+        events.append(("pause", seconds))
+
+    async def completion(client, url, model, prompt, max_tokens):
+        events.append(("send", prompt))
+        return {"text": " answer", "ttft": 0.1}
+
+    monkeypatch.setattr(traffic.asyncio, "sleep", pause)
+    monkeypatch.setattr(traffic, "completion", completion)
+    [conversation] = traffic.conversations(1, 2, system_words=3, context_words=3, user_words=2)
+    [waits] = traffic.pauses(1, 2, mean_s=1.0)
+    results = asyncio.run(traffic.chat(None, "url", "model", conversation, waits, 4))
+
+    assert [kind for kind, _ in events] == ["pause", "send", "pause", "send"]
+    assert [value for kind, value in events if kind == "pause"] == waits
+    first, second = (value for kind, value in events if kind == "send")
+    assert second.startswith(first + " answer\nUser: ")
+    assert len(results) == 2
+    assert traffic.pauses(12, 5, 1.0) == traffic.pauses(12, 5, 1.0)  # the same for every system
+    assert 0.5 < statistics.mean(w for waits in traffic.pauses(12, 5, 1.0) for w in waits) < 1.5
