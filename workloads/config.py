@@ -207,15 +207,17 @@ class Routing(Part):
 
     router: Literal["default", "prefix_aware", "kv_aware"] = Field(
         "default",
-        description="`default`: by load alone; `prefix_aware`: to the replica that has seen the longest part of"
-        " the prompt (its KV cache likely holds it) while the load is balanced: chat histories, shared system"
-        " prompts and documents; `kv_aware`: needs NVIDIA Dynamo, which rayplane's image lacks (refused)",
+        description="`default`: Ray's power of two choices, the shorter queue of two random replicas; behind"
+        " HAProxy (direct streaming: one model, no LoRA) a random replica, as Ray's ingress router picks without"
+        " comparing queues; `prefix_aware`: to the replica that has seen the longest part of the prompt (its KV"
+        " cache likely holds it) while the load is balanced: chat histories, shared system prompts and documents;"
+        " `kv_aware`: needs NVIDIA Dynamo, which rayplane's image lacks (refused)",
     )
     imbalanced_threshold: float | None = Field(
         None,
         gt=0,
-        description="prefix_aware: a difference in queued requests between replicas above which it picks by load"
-        " alone (default: never)",
+        description="prefix_aware: a difference in queued requests between replicas above which it picks as"
+        " `default` does (default: never)",
     )
     match_rate_threshold: float = Field(
         0.5,
